@@ -17,6 +17,7 @@
 import type { Reporter } from './reporter.js';
 import type { StateStore } from './state/store.js';
 import type { AgentConfig, BottleConfig } from './manifest/schema.js';
+import type { Freezer } from './freezer.js';
 
 /**
  * Semantic version of this contract. Plugins declare the range they
@@ -155,7 +156,7 @@ export interface BackendPlugin {
   readonly contractVersion: string;
   readonly capabilities: BackendCapabilities;
   createBackend(context: BackendContext): BottleBackend;
-  createFreezer(context: BackendContext): import('./freezer.js').Freezer;
+  createFreezer(context: BackendContext): Freezer;
 }
 
 /** Helper so plugin authors get type checking on their default export. */

@@ -1,4 +1,6 @@
-import { Command, Flags, type Interfaces } from '@oclif/core';
+import type { Interfaces } from '@oclif/core';
+import { Command } from '@oclif/core/command';
+import * as Flags from '@oclif/core/flags';
 import {
   BotBottleError,
   CONTRACT_VERSION,
@@ -11,6 +13,15 @@ import {
 import { discoverBackends } from './backends/discovery.js';
 import { BackendRegistry } from './backends/registry.js';
 import { PickCancelled } from './ui/pick.js';
+
+// Commands import only the parts of @oclif/core they use (command, flags,
+// args): its package index also loads all of semver, some 60 modules. The
+// index warned on load when the working directory is gone; keep that.
+try {
+  process.cwd();
+} catch (error) {
+  if ((error as NodeJS.ErrnoException).code === 'ENOENT') process.stderr.write('WARNING: current directory does not exist\n');
+}
 
 /** `-m/--manifest`, shared by the commands that read bot-bottle.json. */
 export const manifestFlag = Flags.string({

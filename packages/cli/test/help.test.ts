@@ -1,7 +1,7 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALL_COMMANDS, FIXTURES, makeSandbox, requireBuilt, run, writeManifest, demoManifest, type Sandbox } from './helpers.js';
+import { ALL_COMMANDS, CLI_ROOT, FIXTURES, REPO_ROOT, makeSandbox, requireBuilt, run, writeManifest, demoManifest, type Sandbox } from './helpers.js';
 
 let sandbox: Sandbox;
 
@@ -71,5 +71,58 @@ describe('start-up reads oclif.manifest.json', () => {
     const commands = traced(['list', 'agents'], sandbox.project);
     expect(commands).toHaveLength(1);
     expect(commands[0]).toMatch(/\/dist\/commands\/list\.js$/);
+  });
+});
+
+describe('--version without oclif (bin/run.js fast path)', () => {
+  /** Every file URL a production run loaded, and its stdout. */
+  const tracedRun = (args: string[]): { stdout: string; loaded: string[] } => {
+    const out = join(sandbox.root, `trace-${Math.random().toString(36).slice(2)}.txt`);
+    const result = run(sandbox, args, {
+      production: true,
+      env: { NODE_OPTIONS: `--import=${join(FIXTURES, 'trace-imports.mjs')}`, BB_TRACE_IMPORTS: out },
+    });
+    expect(result.status, result.stderr).toBe(0);
+    const loaded = existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean) : [];
+    rmSync(out, { force: true });
+    return { stdout: result.stdout, loaded };
+  };
+  const oclifLoaded = (loaded: string[]): boolean => loaded.some((url) => url.includes('/node_modules/@oclif/core/'));
+
+  it('prints exactly what oclif prints, without loading oclif', () => {
+    // The workspace entry always goes through oclif (dev plugins may have hooks).
+    const viaOclif = run(sandbox, ['--version']);
+    expect(viaOclif.status).toBe(0);
+    const fast = tracedRun(['--version']);
+    expect(fast.stdout).toBe(viaOclif.stdout);
+    expect(fast.stdout).toMatch(/^@bot-bottle\/cli\/0\.1\.0 \S+-\S+ node-v\d+\.\d+\.\d+\n$/);
+    expect(oclifLoaded(fast.loaded)).toBe(false);
+  });
+
+  it('leaves --version to oclif when user-installed plugins could run hooks', () => {
+    mkdirSync(sandbox.data, { recursive: true });
+    const userPlugins = join(sandbox.data, 'package.json');
+    writeFileSync(userPlugins, `${JSON.stringify({ private: true, oclif: { schema: 1, plugins: [] } })}\n`);
+    try {
+      const slow = tracedRun(['--version']);
+      expect(oclifLoaded(slow.loaded)).toBe(true);
+      expect(slow.stdout).toBe(run(sandbox, ['--version']).stdout);
+    } finally {
+      rmSync(userPlugins);
+    }
+  });
+
+  it('skips no hook: neither the CLI nor its core plugins declare init or finally hooks', () => {
+    const pjson = JSON.parse(readFileSync(join(CLI_ROOT, 'package.json'), 'utf8')) as {
+      oclif: { hooks?: Record<string, unknown>; plugins?: string[] };
+    };
+    const hookEvents = (hooks: Record<string, unknown> | undefined): string[] => Object.keys(hooks ?? {}).filter((event) => event === 'init' || event === 'finally');
+    expect(hookEvents(pjson.oclif.hooks)).toEqual([]);
+    for (const plugin of pjson.oclif.plugins ?? []) {
+      const file = [join(CLI_ROOT, 'node_modules', plugin, 'package.json'), join(REPO_ROOT, 'node_modules', plugin, 'package.json')].find((candidate) => existsSync(candidate));
+      expect(file, `${plugin} is installed`).toBeDefined();
+      const pluginJson = JSON.parse(readFileSync(file as string, 'utf8')) as { oclif?: { hooks?: Record<string, unknown> } };
+      expect(hookEvents(pluginJson.oclif?.hooks), `${plugin} hooks`).toEqual([]);
+    }
   });
 });

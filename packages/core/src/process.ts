@@ -1,7 +1,19 @@
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { execa, type Options as ExecaOptions } from 'execa';
+import type * as Execa from 'execa';
+import type { Options as ExecaOptions } from 'execa';
 import { BotBottleError } from './errors.js';
+
+/**
+ * execa is ~100 ES modules; importing it costs tens of milliseconds, which
+ * every CLI command would pay at start-up through this package's index.
+ * Loaded on the first command run instead, once per process.
+ */
+let execaModule: Promise<typeof Execa> | undefined;
+function loadExeca(): Promise<typeof Execa> {
+  execaModule ??= import('execa');
+  return execaModule;
+}
 
 /** How much of a failed command's stderr goes into the error message. */
 const STDERR_TAIL_LINES = 20;
@@ -114,6 +126,9 @@ async function execute(argv: readonly string[], options: RunOptions): Promise<Ou
   if (file === undefined || file.length === 0) throw new TypeError('argv must name a command');
   if (options.signal?.aborted) throw new AbortError(argv, options.signal.reason);
 
+  const { execa } = await loadExeca();
+  // The caller may have aborted while execa loaded.
+  if (options.signal?.aborted) throw new AbortError(argv, options.signal.reason);
   const result = await execa(file, args, toExecaOptions(options));
   const stdout = asText(result.stdout);
   const stderr = asText(result.stderr);

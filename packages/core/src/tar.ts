@@ -1,7 +1,20 @@
+import { createRequire } from 'node:module';
 import { Duplex, Transform, type TransformCallback } from 'node:stream';
 import { posix } from 'node:path';
-import { extract as createExtract, pack as createPack, type ExtractEvents, type Header } from 'tar-stream';
+import type * as TarStream from 'tar-stream';
+import type { ExtractEvents, Header } from 'tar-stream';
 import { BotBottleError } from './errors.js';
+
+/**
+ * tar-stream (CommonJS, with streamx and friends) is needed only while a
+ * snapshot streams, so it is required on first use rather than when this
+ * package's index loads. `require` keeps {@link filterTar} synchronous.
+ */
+let tarStreamModule: typeof TarStream | undefined;
+function tarStream(): typeof TarStream {
+  tarStreamModule ??= createRequire(import.meta.url)('tar-stream') as typeof TarStream;
+  return tarStreamModule;
+}
 
 /**
  * Directories a snapshot leaves empty: kernel filesystems, runtime state
@@ -161,8 +174,8 @@ function classify(header: TarHeader, excludes: readonly string[]): Verdict {
  * accepting writes and our `_write` callback waits for its drain.
  */
 class TarFilterStream extends Duplex {
-  readonly #extract = createExtract();
-  readonly #pack = createPack();
+  readonly #extract = tarStream().extract();
+  readonly #pack = tarStream().pack();
 
   constructor(
     private readonly excludes: readonly string[],

@@ -1,5 +1,17 @@
+import { createRequire } from 'node:module';
 import { isAbsolute, relative, resolve } from 'node:path';
-import semver from 'semver';
+import type * as Semver from 'semver';
+
+/**
+ * semver's index is ~50 CommonJS modules; only a command that looks at
+ * installed backends needs it, so it is required then, not when a command
+ * module (which imports this file through base-command) loads.
+ */
+let semverModule: typeof Semver | undefined;
+function semver(): typeof Semver {
+  semverModule ??= createRequire(import.meta.url)('semver') as typeof Semver;
+  return semverModule;
+}
 
 /** Backend names obey the slug alphabet: they end up in labels and file names. */
 const BACKEND_NAME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
@@ -85,14 +97,14 @@ export function inspectPlugin(plugin: PluginLike, contractVersion: string): Disc
   if (typeof key.backend !== 'string' || !BACKEND_NAME.test(key.backend)) {
     return refuse(name, contract, entry, `${describe(plugin)} declares no valid "botBottle.backend" name (a-z, 0-9 and "-")`, reportFix);
   }
-  if (typeof key.contract !== 'string' || semver.validRange(key.contract) === null) {
+  if (typeof key.contract !== 'string' || semver().validRange(key.contract) === null) {
     return refuse(name, contract, entry, `${describe(plugin)} declares no valid "botBottle.contract" semver range`, reportFix);
   }
   if (typeof key.entry !== 'string' || !entryInside(plugin.root, key.entry)) {
     return refuse(name, contract, entry, `${describe(plugin)} declares no "botBottle.entry" inside its package`, reportFix);
   }
-  if (!semver.satisfies(contractVersion, key.contract)) {
-    const pluginTooOld = semver.gtr(contractVersion, key.contract);
+  if (!semver().satisfies(contractVersion, key.contract)) {
+    const pluginTooOld = semver().gtr(contractVersion, key.contract);
     return refuse(
       name,
       contract,

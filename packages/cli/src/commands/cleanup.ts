@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import * as Args from '@oclif/core/args';
 import { BotBottleError, UnknownSlugError, assertValidSlug, endBottle, type BottleBackend } from '@bot-bottle/core';
 import { BaseCommand } from '../base-command.js';
 

@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import * as Args from '@oclif/core/args';
 import { CommitCancelled, assertValidSlug, type CommitResult } from '@bot-bottle/core';
 import { BaseCommand } from '../base-command.js';
 import { pickActiveSlug } from '../lib/pickers.js';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { Args } from '@oclif/core';
+import * as Args from '@oclif/core/args';
 import { BotBottleError, ManifestError, loadManifest, resolveAgent } from '@bot-bottle/core';
 import { BaseCommand, manifestFlag } from '../base-command.js';
 import { chooseEditor, editorArguments, findAgentLine, runEditor } from '../lib/editor.js';

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { UnknownSlugError, UsageError, assertValidSlug } from '@bot-bottle/core';
 import { BaseCommand } from '../base-command.js';
 import { withSignals } from '../lib/signals.js';

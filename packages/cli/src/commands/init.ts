@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { BotBottleError, UsageError, isValidAgentName, writeManifest } from '@bot-bottle/core';
 import { BaseCommand } from '../base-command.js';
 import { FIRST_PARTY_BACKENDS, suggestBackendPackage } from '../backends/suggest.js';

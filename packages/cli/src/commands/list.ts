@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import * as Args from '@oclif/core/args';
 import { listBottles, loadManifest } from '@bot-bottle/core';
 import { BaseCommand, manifestFlag } from '../base-command.js';
 import { table } from '../ui/table.js';

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { assertValidSlug, loadManifest, resumeBottle } from '@bot-bottle/core';
 import { BaseCommand, manifestFlag } from '../base-command.js';
 import { pickStateSlug } from '../lib/pickers.js';

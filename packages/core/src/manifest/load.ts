@@ -1,7 +1,8 @@
+import { readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { dirname, extname, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { cosmiconfig, defaultLoaders, type CosmiconfigResult, type Loader } from 'cosmiconfig';
+import type { CosmiconfigResult, Loader } from 'cosmiconfig';
 import { ManifestError } from '../errors.js';
 import type { Manifest } from './schema.js';
 import { PACKAGE_JSON_KEY, displayPath, validateManifest } from './validate.js';
@@ -79,7 +80,11 @@ async function importManifestModule(filepath: string): Promise<unknown> {
 
 const moduleLoader: Loader = (filepath) => importManifestModule(filepath);
 
-function createExplorer() {
+async function createExplorer() {
+  // Loaded only when the fast path below cannot answer (YAML, JS and TS
+  // manifests, package.json keys, anything unusual): cosmiconfig and its
+  // JSON/YAML parsers are some 30 modules.
+  const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');
   return cosmiconfig(PACKAGE_JSON_KEY, {
     searchPlaces: [...MANIFEST_SEARCH_PLACES],
     // We walk the directories ourselves (see ancestors): cosmiconfig's
@@ -130,9 +135,142 @@ function wrapLoadError(error: unknown, file: string | undefined): never {
   throw new ManifestError(`${shown}could not be parsed: ${detail}`, { file: failedFile, cause: error });
 }
 
-function toLoaded(result: NonNullable<CosmiconfigResult>): LoadedManifest {
+function toLoaded(result: { readonly config: unknown; readonly filepath: string }): LoadedManifest {
   const file = resolve(result.filepath);
   return { manifest: validateManifest(result.config, file), file, dir: dirname(file) };
+}
+
+/*
+ * Fast path. Most projects keep their manifest in a plain bot-bottle.json,
+ * and reading one needs neither cosmiconfig nor its parsers. The fast path
+ * answers only when cosmiconfig would provably find the same file and
+ * produce the same value; in every other case it returns FALL_BACK and the
+ * search runs through cosmiconfig exactly as before, from the start. What it
+ * must rule out:
+ *   - a cosmiconfig "meta config" in the working directory (package.json
+ *     with a "cosmiconfig" key, package.yaml, .config/config.*), which can
+ *     change the search places or supply the configuration itself;
+ *   - a search place before bot-bottle.json's directory that exists (other
+ *     than a package.json without our key, which cosmiconfig skips);
+ *   - content cosmiconfig treats specially: empty, not JSON (its parser
+ *     words the error), null or not an object, or an `$import` key.
+ * For valid JSON, cosmiconfig's parse-json returns exactly JSON.parse's
+ * value. The checks are a handful of stat and read calls on small files,
+ * done synchronously: one event-loop turn instead of one per file.
+ */
+const FALL_BACK = Symbol('fall back to cosmiconfig');
+type FastResult = { readonly config: unknown; readonly filepath: string } | null | typeof FALL_BACK;
+
+/** cosmiconfig's meta-config places, looked up in process.cwd() whenever an explorer is created. */
+const META_CONFIG_PLACES = [
+  'package.json',
+  'package.yaml',
+  '.config/config.json',
+  '.config/config.yaml',
+  '.config/config.yml',
+  '.config/config.js',
+  '.config/config.ts',
+  '.config/config.cjs',
+  '.config/config.mjs',
+] as const;
+
+function errorCode(error: unknown): unknown {
+  return (error as NodeJS.ErrnoException | null)?.code;
+}
+
+/**
+ * The file's text; undefined when nothing is there (ENOENT); FALL_BACK for
+ * anything else (a directory, no permission, a file where a directory
+ * should be), where cosmiconfig has its own rules.
+ */
+function readIfPresent(file: string): string | undefined | typeof FALL_BACK {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    return errorCode(error) === 'ENOENT' ? undefined : FALL_BACK;
+  }
+}
+
+/** True when nothing is there, false when something is; FALL_BACK when stat fails another way. */
+function isAbsent(file: string): boolean | typeof FALL_BACK {
+  try {
+    statSync(file);
+    return false;
+  } catch (error) {
+    return errorCode(error) === 'ENOENT' ? true : FALL_BACK;
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** JSON text as cosmiconfig's JSON loader would return it, or FALL_BACK when cosmiconfig would do more than parse. */
+function parsePlainJsonConfig(text: string): Record<string, unknown> | typeof FALL_BACK {
+  if (text.trim() === '') return FALL_BACK;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return FALL_BACK;
+  }
+  return isPlainObject(value) && !Object.hasOwn(value, '$import') ? value : FALL_BACK;
+}
+
+/** A package.json that cosmiconfig would read and skip: valid JSON, an object, none of `key`. */
+function isPackageJsonWithout(file: string, key: string): boolean | typeof FALL_BACK {
+  const text = readIfPresent(file);
+  if (text === undefined || text === FALL_BACK) return text === undefined ? true : FALL_BACK;
+  const value = parsePlainJsonConfig(text);
+  return value !== FALL_BACK && !Object.hasOwn(value, key) ? true : FALL_BACK;
+}
+
+/** True when cosmiconfig would find no meta config in the working directory. */
+function noMetaConfig(): boolean {
+  const cwd = process.cwd();
+  for (const place of META_CONFIG_PLACES) {
+    const file = join(cwd, place);
+    const absent = place === 'package.json' ? isPackageJsonWithout(file, 'cosmiconfig') : isAbsent(file);
+    if (absent !== true) return false;
+  }
+  return true;
+}
+
+/** `explorer.load(file)` for a plain JSON manifest. */
+function fastLoad(file: string): FastResult {
+  if (extname(file) !== '.json' || basename(file) === 'package.json') return FALL_BACK;
+  if (!noMetaConfig()) return FALL_BACK;
+  const text = readIfPresent(file);
+  if (text === undefined || text === FALL_BACK) return FALL_BACK;
+  const config = parsePlainJsonConfig(text);
+  return config === FALL_BACK ? FALL_BACK : { config, filepath: file };
+}
+
+/** The whole upward search, when every directory holds either nothing or a plain bot-bottle.json. */
+function fastSearch(start: string): FastResult {
+  if (!noMetaConfig()) return FALL_BACK;
+  for (const dir of ancestors(start)) {
+    const [first, ...rest] = MANIFEST_SEARCH_PLACES;
+    const file = join(dir, first);
+    const text = readIfPresent(file);
+    if (text === FALL_BACK) return FALL_BACK;
+    if (text !== undefined) {
+      const config = parsePlainJsonConfig(text);
+      return config === FALL_BACK ? FALL_BACK : { config, filepath: file };
+    }
+    for (const place of rest) {
+      const path = join(dir, place);
+      const absent = place === 'package.json' ? isPackageJsonWithout(path, PACKAGE_JSON_KEY) : isAbsent(path);
+      if (absent !== true) return FALL_BACK;
+    }
+  }
+  return null;
+}
+
+function notFound(start: string): ManifestError {
+  return new ManifestError(`no bot-bottle manifest found in ${start} or any directory above it`, {
+    hint: `${INIT_HINT} (looked for ${MANIFEST_SEARCH_PLACES.join(', ')})`,
+  });
 }
 
 /**
@@ -140,11 +278,13 @@ function toLoaded(result: NonNullable<CosmiconfigResult>): LoadedManifest {
  * or exactly `options.file` when given.
  */
 export async function loadManifest(fromDir: string, options: LoadManifestOptions = {}): Promise<LoadedManifest> {
-  const explorer = createExplorer();
   const start = resolve(fromDir);
 
   if (options.file !== undefined) {
     const file = resolve(start, options.file);
+    const fast = fastLoad(file);
+    if (fast !== FALL_BACK && fast !== null) return toLoaded(fast);
+    const explorer = await createExplorer();
     let result: CosmiconfigResult;
     try {
       result = await explorer.load(file);
@@ -158,6 +298,11 @@ export async function loadManifest(fromDir: string, options: LoadManifestOptions
     return toLoaded(result);
   }
 
+  const fast = fastSearch(start);
+  if (fast === null) throw notFound(start);
+  if (fast !== FALL_BACK) return toLoaded(fast);
+
+  const explorer = await createExplorer();
   for (const dir of ancestors(start)) {
     let result: CosmiconfigResult;
     try {
@@ -167,7 +312,5 @@ export async function loadManifest(fromDir: string, options: LoadManifestOptions
     }
     if (result) return toLoaded(result);
   }
-  throw new ManifestError(`no bot-bottle manifest found in ${start} or any directory above it`, {
-    hint: `${INIT_HINT} (looked for ${MANIFEST_SEARCH_PLACES.join(', ')})`,
-  });
+  throw notFound(start);
 }

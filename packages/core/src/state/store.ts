@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
+import type * as lockfileModule from 'proper-lockfile';
 import { z } from 'zod';
 import { BotBottleError, StateCorruptError, UnknownSlugError } from '../errors.js';
 import { assertValidSlug } from '../slug.js';
@@ -21,6 +22,16 @@ export const metadataSchema = z
   .strict();
 
 export type BottleMetadata = z.infer<typeof metadataSchema>;
+
+/**
+ * proper-lockfile (CommonJS, with graceful-fs, retry and signal-exit) is
+ * needed only by commands that change a bottle; required on first lock.
+ */
+let lockfileInstance: typeof lockfileModule | undefined;
+function lockfile(): typeof lockfileModule {
+  lockfileInstance ??= createRequire(import.meta.url)('proper-lockfile') as typeof lockfileModule;
+  return lockfileInstance;
+}
 
 const METADATA_FILE = 'metadata.json';
 const COMMITTED_FILE = 'committed-image';
@@ -179,9 +190,10 @@ export class StateStore {
     const dir = this.dir(slug);
     await mkdir(this.stateRoot, { recursive: true });
     const waitMs = options.waitMs ?? 10 * 60_000;
+    const { lock } = lockfile();
     let release: () => Promise<void>;
     try {
-      release = await lockfile.lock(dir, {
+      release = await lock(dir, {
         realpath: false,
         lockfilePath: `${dir}.lock`,
         stale: 30_000,

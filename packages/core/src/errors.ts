@@ -3,7 +3,41 @@
  * `hint` ("what to do") and exits non-zero; anything else is a bug and gets
  * a stack trace under DEBUG.
  */
+/**
+ * A backend installed with `bot-bottle plugins install` brings its own copy
+ * of @bot-bottle/core, so its errors are instances of *that* copy's classes
+ * and a plain `instanceof` in the CLI would miss them. Every error records
+ * the names of its class chain under a global symbol, and the classes'
+ * `instanceof` checks that record, so errors are recognised whichever copy
+ * of core made them.
+ */
+const ERROR_KINDS = Symbol.for('@bot-bottle/core:error-kinds');
+
+function classNames(ctor: unknown): string[] {
+  const names: string[] = [];
+  let current = ctor as { name?: string } | null;
+  while (typeof current === 'function' && current !== Error && current !== Function.prototype) {
+    if (current.name) names.push(current.name);
+    current = Object.getPrototypeOf(current) as { name?: string } | null;
+  }
+  return names;
+}
+
+function brand(error: Error, ctor: unknown): void {
+  Object.defineProperty(error, ERROR_KINDS, { value: classNames(ctor), enumerable: false });
+}
+
+function isBranded(value: unknown, name: string): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const kinds = (value as { [ERROR_KINDS]?: unknown })[ERROR_KINDS];
+  return Array.isArray(kinds) && kinds.includes(name);
+}
+
 export class BotBottleError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(value, this.name);
+  }
+
   readonly hint: string | undefined;
   /** Process exit code the CLI uses for this error. */
   readonly exitCode: number;
@@ -13,6 +47,7 @@ export class BotBottleError extends Error {
     this.name = new.target.name;
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? 1;
+    brand(this, new.target);
   }
 }
 
@@ -54,9 +89,14 @@ export class BackendUnavailableError extends BotBottleError {}
 
 /** A backend declined to commit after asking the user; the command ends with exit 0. */
 export class CommitCancelled extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(value, this.name);
+  }
+
   constructor(message = 'commit cancelled') {
     super(message);
     this.name = 'CommitCancelled';
+    brand(this, new.target);
   }
 }
 

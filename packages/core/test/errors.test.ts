@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import * as errorsModule from '../src/errors.js';
 import {
   BotBottleError,
   CommitCancelled,
@@ -11,7 +12,7 @@ import {
 // A plugin installed with `bot-bottle plugins install` carries its own copy of
 // core; its error classes are distinct objects with the same names. Build such
 // a "second copy" by evaluating the module again after clearing the registry.
-async function secondCopy(): Promise<typeof import('../src/errors.js')> {
+async function secondCopy(): Promise<typeof errorsModule> {
   vi.resetModules();
   return import('../src/errors.js');
 }

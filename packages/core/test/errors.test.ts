@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import * as errorsModule from '../src/errors.js';
+import type * as errorsModule from '../src/errors.js';
 import {
   BotBottleError,
   CommitCancelled,

@@ -9,7 +9,7 @@ import type { ActiveAgent, Bottle, BottleBackend, BottlePlan } from './contract.
 import { BackendUnavailableError, BotBottleError, ManifestError, StateCorruptError } from './errors.js';
 import { loadManifest, type LoadedManifest } from './manifest/load.js';
 import { buildSpec, resolveAgent } from './manifest/resolve.js';
-import type { AgentConfig } from './manifest/schema.js';
+import type { AgentConfig, BottleConfig } from './manifest/schema.js';
 import type { Reporter } from './reporter.js';
 import { assertValidSlug, generateSlug, isValidSlug } from './slug.js';
 import type { BottleMetadata, StateStore } from './state/store.js';
@@ -56,6 +56,30 @@ export interface EndedBottle {
 }
 
 export type ListedBottle = ActiveAgent & { readonly preserved: boolean; readonly committedRef?: string };
+
+/** True when the bottle declares an egress policy (an empty `egress: {}` still confines it: nothing is allowed). */
+export function declaresEgress(bottle: BottleConfig): boolean {
+  return bottle.egress !== undefined;
+}
+
+/**
+ * A bottle that declares an egress policy must never run unconfined because
+ * its backend cannot enforce one: refuse before anything is written.
+ */
+export function assertEgressEnforceable(
+  backend: BottleBackend,
+  bottleName: string,
+  bottle: BottleConfig,
+  manifestFile: string,
+): void {
+  if (!declaresEgress(bottle) || backend.capabilities.egressEnforcement) return;
+  throw new BackendUnavailableError(
+    `bottle ${bottleName} declares an egress policy, but the ${backend.name} backend cannot enforce one; refusing to run it unconfined`,
+    {
+      hint: `run it on a backend that enforces egress (\`bot-bottle backends\` lists them), or remove bottles.${bottleName}.egress from ${manifestFile} to let it reach any host`,
+    },
+  );
+}
 
 /** How many generated slugs to try before concluding something is wrong with the state directory. */
 const SLUG_ATTEMPTS = 5;
@@ -115,13 +139,14 @@ async function abandonStart(deps: SessionDeps, slug: string, launchAttempted: bo
 export async function startBottle(deps: SessionDeps, options: StartBottleOptions): Promise<StartedBottle> {
   const { backend, store } = deps;
   const { loaded, agentName } = options;
-  const { bottle: bottleConfig } = resolveAgent(loaded, agentName);
+  const { bottle: bottleConfig, bottleName } = resolveAgent(loaded, agentName);
   if (bottleConfig.backend !== backend.name) {
     throw new BackendUnavailableError(
       `agent ${agentName} runs on backend "${bottleConfig.backend}", but the ${backend.name} backend was given`,
       { hint: `use --backend ${bottleConfig.backend}, or change the bottle's "backend" in ${loaded.file}` },
     );
   }
+  assertEgressEnforceable(backend, bottleName, bottleConfig, loaded.file);
   const slug = options.slug !== undefined ? assertValidSlug(options.slug) : await generateFreeSlug(store, agentName);
   const spec = buildSpec(loaded, agentName, slug, options.cwd);
 
@@ -180,6 +205,7 @@ export async function resumeBottle(deps: SessionDeps, options: ResumeBottleOptio
   }
   const loaded = options.loaded ?? (await loadRecordedManifest(slug, metadata));
   const spec = buildSpec(loaded, metadata.agent, slug, metadata.cwd);
+  assertEgressEnforceable(backend, spec.bottleName, spec.bottle, loaded.file);
   if (spec.bottle.backend !== backend.name) {
     // The snapshot lives where the bottle ran; a changed manifest cannot move it.
     reporter.warn(

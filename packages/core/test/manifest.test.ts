@@ -263,6 +263,95 @@ describe('validateManifest', () => {
   });
 });
 
+describe('egress in the manifest', () => {
+  const withEgress = (egress: unknown) => ({ ...VALID, bottles: { base: { image: 'node:22', egress } } });
+  const invalid = (raw: unknown): string => {
+    try {
+      validateManifest(raw, '/project/bot-bottle.json');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ManifestError);
+      return (error as ManifestError).message;
+    }
+    throw new Error('expected the manifest to be rejected');
+  };
+
+  it('accepts exact hosts, wildcards, ports and routes, filling in defaults', () => {
+    const manifest = validateManifest(
+      withEgress({
+        allow: ['api.github.com', '*.npmjs.org', 'example.com:8443', '10.0.0.1'],
+        routes: [{ host: 'api.github.com', header: 'authorization', fromEnv: 'GITHUB_TOKEN' }],
+      }),
+      'bot-bottle.json',
+    );
+    expect(manifest.bottles.base?.egress).toEqual({
+      allow: ['api.github.com', '*.npmjs.org', 'example.com:8443', '10.0.0.1'],
+      routes: [{ host: 'api.github.com', header: 'authorization', fromEnv: 'GITHUB_TOKEN' }],
+    });
+    expect(validateManifest(withEgress({}), 'b.json').bottles.base?.egress).toEqual({ allow: [], routes: [] });
+    expect(validateManifest(VALID, 'b.json').bottles.base?.egress).toBeUndefined();
+  });
+
+  it('a route may use a host allowed by a wildcard', () => {
+    expect(() =>
+      validateManifest(withEgress({ allow: ['*.example.com'], routes: [{ host: 'api.example.com', header: 'x-key', fromEnv: 'KEY' }] }), 'b.json'),
+    ).not.toThrow();
+  });
+
+  it.each([
+    ['https://api.github.com', 'bottles.base.egress.allow[0]: expected a host such as'],
+    ['api.github.com/path', 'bottles.base.egress.allow[0]: expected a host'],
+    ['*', 'bottles.base.egress.allow[0]: expected a host'],
+    ['a.*.example.com', 'bottles.base.egress.allow[0]: expected a host'],
+    ['example.com:0', 'bottles.base.egress.allow[0]: expected a host'],
+    ['example.com:70000', 'bottles.base.egress.allow[0]: ports go up to 65535'],
+    ['-bad.example.com', 'bottles.base.egress.allow[0]: expected a host'],
+  ])('rejects the allowed host %j, naming file and key path', (host, message) => {
+    expect(invalid(withEgress({ allow: [host] }))).toContain(`/project/bot-bottle.json: ${message}`);
+  });
+
+  it('rejects malformed routes where they are', () => {
+    const message = invalid(
+      withEgress({
+        allow: ['api.github.com'],
+        routes: [
+          { host: '*.github.com', header: 'authorization', fromEnv: 'T' },
+          { host: 'api.github.com', header: 'bad header', fromEnv: 'T' },
+          { host: 'api.github.com', header: 'x', fromEnv: '1TOKEN' },
+          { host: 'api.github.com', header: 'x', fromEnv: 'T', value: 'secret' },
+          { host: 'api.github.com', header: 'authorization' },
+        ],
+      }),
+    );
+    expect(message).toContain('bottles.base.egress.routes[0].host: expected an exact host name');
+    expect(message).toContain('bottles.base.egress.routes[1].header: expected an HTTP header name');
+    expect(message).toContain('bottles.base.egress.routes[2].fromEnv: expected an environment variable name');
+    expect(message).toContain('bottles.base.egress.routes[3]: unknown key "value"');
+    expect(message).toContain('bottles.base.egress.routes[4].fromEnv: is required');
+  });
+
+  it('a route for a host that is not allowed, and a duplicate header, are errors', () => {
+    const message = invalid(
+      withEgress({
+        allow: ['api.github.com', 'other.example:8443'],
+        routes: [
+          { host: 'uploads.github.com', header: 'authorization', fromEnv: 'T' },
+          { host: 'api.github.com', header: 'authorization', fromEnv: 'T' },
+          { host: 'api.github.com', header: 'Authorization', fromEnv: 'U' },
+          { host: 'other.example', header: 'x-key', fromEnv: 'K' },
+        ],
+      }),
+    );
+    expect(message).toContain('bottles.base.egress.routes[0].host: uploads.github.com is not in "allow"');
+    expect(message).toContain('bottles.base.egress.routes[2]: header "Authorization" is injected for api.github.com twice');
+    expect(message).toContain('bottles.base.egress.routes[3].host: other.example is not in "allow"');
+  });
+
+  it('rejects unknown keys and wrong types in egress', () => {
+    expect(invalid(withEgress({ allow: 'api.github.com' }))).toContain('bottles.base.egress.allow: expected array');
+    expect(invalid(withEgress({ deny: [] }))).toContain('bottles.base.egress: unknown key "deny"');
+  });
+});
+
 describe('formatKeyPath and displayPath', () => {
   it('formats key paths the way they are written', () => {
     expect(formatKeyPath(['agents', 'demo', 'bottle'])).toBe('agents.demo.bottle');

@@ -321,3 +321,67 @@ describe('listBottles', () => {
     expect(listed).toEqual([expect.objectContaining({ slug: 'broken', preserved: false })]);
   });
 });
+
+describe('egress policy enforcement', () => {
+  const CONFINED = {
+    bottles: {
+      base: { backend: 'fake', image: 'node:22' },
+      confined: { backend: 'fake', image: 'node:22', egress: { allow: ['api.example.com'] } },
+    },
+    agents: {
+      demo: { bottle: 'base', template: 'claude' },
+      boxed: { bottle: 'confined', template: 'claude' },
+    },
+  };
+
+  async function writeConfined(): Promise<LoadedManifest> {
+    await writeFile(join(project, 'bot-bottle.json'), JSON.stringify(CONFINED));
+    return loadManifest(project);
+  }
+
+  it('refuses to start a bottle with egress on a backend that cannot enforce it, touching nothing', async () => {
+    const confined = await writeConfined();
+    const error = await startBottle(deps, { loaded: confined, agentName: 'boxed', cwd: '/x' }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(BotBottleError);
+    expect((error as BotBottleError).message).toBe(
+      'bottle confined declares an egress policy, but the fake backend cannot enforce one; refusing to run it unconfined',
+    );
+    expect((error as BotBottleError).hint).toContain('bottles.confined.egress');
+    expect(backend.calls).toEqual([]);
+    expect(await listTree(home)).toEqual([]);
+  });
+
+  it('an empty egress block still counts as a policy (nothing allowed)', async () => {
+    await writeFile(
+      join(project, 'bot-bottle.json'),
+      JSON.stringify({ ...CONFINED, bottles: { ...CONFINED.bottles, confined: { backend: 'fake', image: 'x', egress: {} } } }),
+    );
+    const confined = await loadManifest(project);
+    await expect(startBottle(deps, { loaded: confined, agentName: 'boxed', cwd: '/x' })).rejects.toThrow(/cannot enforce/);
+    expect(backend.calls).toEqual([]);
+  });
+
+  it('starts it on a backend that enforces egress, and bottles without egress anywhere', async () => {
+    const confined = await writeConfined();
+    await expect(startBottle(deps, { loaded: confined, agentName: 'demo', cwd: '/x' })).resolves.toBeDefined();
+    backend.capabilities.egressEnforcement = true;
+    const started = await startBottle(deps, { loaded: confined, agentName: 'boxed', cwd: '/x' });
+    expect(started.plan.spec.bottle.egress).toEqual({ allow: ['api.example.com'], routes: [] });
+  });
+
+  it('refuses to resume a bottle whose manifest now declares egress, before launching anything', async () => {
+    const { slug } = await startBottle(deps, { loaded, agentName: 'demo', cwd: '/x' });
+    await store.markPreserved(slug);
+    await endBottle(deps, slug);
+    backend.calls.length = 0;
+    await writeFile(
+      join(project, 'bot-bottle.json'),
+      JSON.stringify({ ...MANIFEST, bottles: { ...MANIFEST.bottles, base: { ...MANIFEST.bottles.base, egress: { allow: ['x.example'] } } } }),
+    );
+    const error = await resumeBottle(deps, { slug }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as Error).message).toContain('refusing to run it unconfined');
+    expect(backend.calls).toEqual([]);
+    expect(await store.exists(slug)).toBe(true);
+  });
+});

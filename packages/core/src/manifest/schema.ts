@@ -13,6 +13,78 @@ export const resourcesSchema = z
   })
   .strict();
 
+/** A DNS label: letters, digits and "-", not starting or ending with "-". */
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+/**
+ * One allowed host: an exact name (`api.github.com`) or a wildcard for every
+ * subdomain (`*.npmjs.org`, which does not match `npmjs.org` itself), with an
+ * optional `:port` (without one, ports 443 and 80 are allowed).
+ */
+export const EGRESS_HOST_PATTERN = new RegExp(`^(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*(?::(?:[1-9]\\d{0,4}))?$`, 'i');
+/** An exact host name (no wildcard, no port), for routes. */
+const EXACT_HOST = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`, 'i');
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
+/** An environment variable name. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export const egressRouteSchema = z
+  .object({
+    /** The host whose requests get the header (exact name; it must also be allowed). */
+    host: z.string().regex(EXACT_HOST, 'expected an exact host name such as "api.github.com"'),
+    /** Header to inject, e.g. `authorization`. */
+    header: z.string().regex(HEADER_NAME, 'expected an HTTP header name such as "authorization"'),
+    /** The operator's environment variable holding the header's value, read when the bottle starts. */
+    fromEnv: z.string().regex(ENV_NAME, 'expected an environment variable name such as "GITHUB_TOKEN"'),
+  })
+  .strict();
+
+export const egressSchema = z
+  .object({
+    /** Hosts the bottle may reach: exact names or `*.` wildcards, optional `:port` (default 443 and 80). */
+    allow: z
+      .array(
+        z
+          .string()
+          .regex(EGRESS_HOST_PATTERN, 'expected a host such as "api.github.com", "*.npmjs.org" or "example.com:8443"')
+          .refine((host) => !/:(\d+)$/.test(host) || Number(/:(\d+)$/.exec(host)?.[1]) <= 65535, 'ports go up to 65535'),
+      )
+      .default([]),
+    /** Headers injected by the egress proxy; their values never enter the bottle. */
+    routes: z.array(egressRouteSchema).default([]),
+  })
+  .strict()
+  .superRefine((egress, ctx) => {
+    const seen = new Set<string>();
+    egress.routes.forEach((route, index) => {
+      const host = route.host.toLowerCase();
+      const key = `${host} ${route.header.toLowerCase()}`;
+      if (seen.has(key)) {
+        ctx.addIssue({ code: 'custom', path: ['routes', index], message: `header "${route.header}" is injected for ${route.host} twice` });
+      }
+      seen.add(key);
+      if (!egressHostAllowed(egress.allow, host)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', index, 'host'],
+          message: `${route.host} is not in "allow"; add it (a route only applies to a host the bottle may reach)`,
+        });
+      }
+    });
+  });
+
+/** True when some pattern of `allow` admits `host` on the TLS port (what a route needs). */
+function egressHostAllowed(allow: readonly string[], host: string): boolean {
+  return allow.some((raw) => {
+    const pattern = raw.toLowerCase();
+    const colon = pattern.lastIndexOf(':');
+    const name = colon >= 0 ? pattern.slice(0, colon) : pattern;
+    const port = colon >= 0 ? pattern.slice(colon + 1) : undefined;
+    if (port !== undefined && port !== '443') return false;
+    return name.startsWith('*.') ? host.endsWith(name.slice(1)) && host.length > name.length - 1 : host === name;
+  });
+}
+
 export const bottleSchema = z
   .object({
     /** Backend name: `docker`, `macos-container`, `smolmachines`, or a third party's. */
@@ -28,6 +100,12 @@ export const bottleSchema = z
     /** The agent user's home (default `/home/<user>`). */
     home: z.string().startsWith('/').optional(),
     resources: resourcesSchema.optional(),
+    /**
+     * Network policy: the only hosts the bottle may reach, and headers
+     * injected on the way out. A bottle that declares it runs only on a
+     * backend that enforces it.
+     */
+    egress: egressSchema.optional(),
   })
   .strict()
   .superRefine((bottle, ctx) => {
@@ -77,6 +155,8 @@ export const manifestSchema = z
     }
   });
 
+export type EgressRouteConfig = z.infer<typeof egressRouteSchema>;
+export type EgressConfig = z.infer<typeof egressSchema>;
 export type ResourcesConfig = z.infer<typeof resourcesSchema>;
 export type BottleConfig = z.infer<typeof bottleSchema>;
 export type AgentConfig = z.infer<typeof agentSchema>;

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { demoManifest, linkFixture, makeSandbox, requireBuilt, run, writeManifest, type Sandbox } from './helpers.js';
@@ -118,5 +118,49 @@ describe('edit', () => {
     const result = run(sandbox, ['edit', 'demo'], { env: { EDITOR: editor('bad', 'exit 4') } });
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('exited with status 4');
+  });
+});
+
+describe('logs --egress', () => {
+  const slug = 'demo-logs1';
+  const stateDir = () => join(sandbox.home, 'state', slug);
+  const entry = (decision: string, host: string, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ time: '2025-01-02T03:04:05.000Z', decision, method: 'CONNECT', host, port: 443, via: 'tunnel', slug, ...extra });
+
+  beforeEach(() => {
+    mkdirSync(stateDir(), { recursive: true });
+    writeFileSync(
+      join(stateDir(), 'metadata.json'),
+      JSON.stringify({ identity: slug, agent: 'demo', backend: 'fake', cwd: sandbox.project, startedAt: '2025-01-02T03:04:05.000Z' }),
+    );
+  });
+
+  it('prints one line per decision, and --json the entries', () => {
+    writeFileSync(
+      join(stateDir(), 'egress.log'),
+      `${entry('allow', 'api.github.com', { rule: 'api.github.com', status: 200 })}\n${entry('deny', 'evil.example', { status: 403, reason: 'not in the allow list' })}\n{torn`,
+    );
+    const text = run(sandbox, ['logs', slug, '--egress']);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout.trim().split('\n')).toEqual([
+      '2025-01-02T03:04:05.000Z ALLOW CONNECT api.github.com:443  (200; rule api.github.com)',
+      '2025-01-02T03:04:05.000Z DENY  CONNECT evil.example:443  (403; not in the allow list)',
+    ]);
+    const json = JSON.parse(run(sandbox, ['logs', slug, '--egress', '--json']).stdout) as { entries: Array<{ decision: string; host: string }> };
+    expect(json.entries.map((e) => [e.decision, e.host])).toEqual([
+      ['allow', 'api.github.com'],
+      ['deny', 'evil.example'],
+    ]);
+  });
+
+  it('says when nothing was recorded, and refuses unknown slugs and a missing --egress', () => {
+    rmSync(join(stateDir(), 'egress.log'), { force: true });
+    const empty = run(sandbox, ['logs', slug, '--egress']);
+    expect(empty.status).toBe(0);
+    expect(empty.stderr).toContain('no egress decisions recorded');
+    expect(run(sandbox, ['logs', 'nobody-00000', '--egress']).status).not.toBe(0);
+    const noFlag = run(sandbox, ['logs', slug]);
+    expect(noFlag.status).toBe(2);
+    expect(noFlag.stderr).toContain('--egress');
   });
 });

@@ -12,7 +12,7 @@ export const BIN = join(REPO_ROOT, 'bin', 'bot-bottle');
 export const RUN_JS = join(CLI_ROOT, 'bin', 'run.js');
 export const FIXTURES = join(CLI_ROOT, 'test', 'fixtures');
 
-export const ALL_COMMANDS = ['backends', 'cleanup', 'commit', 'edit', 'exec', 'info', 'init', 'list', 'resume', 'start'] as const;
+export const ALL_COMMANDS = ['backends', 'cleanup', 'commit', 'edit', 'exec', 'info', 'init', 'list', 'logs', 'resume', 'start'] as const;
 
 /** Fail with one clear message when the CLI has not been built. */
 export function requireBuilt(): void {

@@ -106,6 +106,21 @@ export class ContainerCli {
     return { child, argv: args };
   }
 
+  /**
+   * Start `container ...args` and let it finish on its own: detached, no
+   * stdio, not waited for (it outlives this process if need be). For
+   * tidying-up whose outcome nobody acts on.
+   */
+  detached(args: readonly string[]): void {
+    try {
+      const child = spawn(this.binary, [...args], { env: this.childEnv(), stdio: 'ignore', detached: true });
+      child.once('error', () => undefined);
+      child.unref();
+    } catch {
+      // best effort, like the call it replaces
+    }
+  }
+
   /** Run `container ...args` and capture its output. */
   async run(args: readonly string[], options: CliRunOptions = {}): Promise<CliResult> {
     const { signal } = options;

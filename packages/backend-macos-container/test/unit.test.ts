@@ -1,9 +1,9 @@
 /** Unit tests: argv shapes, the snapshot Dockerfile, builder-DNS staleness and availability off macOS. */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RecordingReporter, StateStore, type BackendContext } from '@bot-bottle/core';
+import { generateSlug, RecordingReporter, runtimeNameFor, StateStore, type BackendContext } from '@bot-bottle/core';
 import plugin, { containerAvailability, ContainerCli, snapshotDockerfile, staleBuilderDns, tarArgs } from '../src/index.js';
 import { parseImageConfig } from '../src/runtime.js';
 import { runArgs } from '../src/launch.js';
@@ -152,5 +152,55 @@ describe('builder DNS', () => {
     expect(staleBuilderDns(status(['10.0.0.1'], '192.168.64.1', 'stopped'))).toBeUndefined();
     expect(staleBuilderDns('[]')).toBeUndefined();
     expect(staleBuilderDns('builder is not running')).toBeUndefined();
+  });
+});
+
+describe('commit checks the container while the filesystem already streams', () => {
+  // A fake `container`: `list` reports a running container that is not a bot-bottle
+  // bottle (or none), `exec` notes that it ran and streams until it is stopped.
+  async function fakeCli(listJson: string): Promise<{ bin: string; marker: string }> {
+    const bin = join(dir, `fake-${Math.random().toString(36).slice(2)}`);
+    await mkdir(bin);
+    const marker = join(bin, 'exec-started');
+    await writeFile(
+      join(bin, 'container'),
+      `#!/bin/sh\ncase "$1" in\n  list) sleep 0.3; echo '${listJson}' ;;\n  exec) : > '${marker}'; exec yes ;;\n  *) exit 0 ;;\nesac\n`,
+    );
+    await chmod(join(bin, 'container'), 0o755);
+    return { bin, marker };
+  }
+
+  async function commitWith(listJson: (name: string) => string) {
+    const slug = generateSlug('unit');
+    const name = runtimeNameFor(slug);
+    const fake = await fakeCli(listJson(name));
+    const home = join(dir, `home-${slug}`);
+    const reporter = new RecordingReporter();
+    const context: BackendContext = { store: new StateStore(home), reporter, env: { PATH: `${fake.bin}:${process.env.PATH}` } };
+    await context.store.writeMetadata({ identity: slug, agent: 'unit', backend: 'macos-container', cwd: dir, startedAt: new Date().toISOString() });
+    const outcome = await plugin.createFreezer(context).commit(slug).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    const temps = await readdir(context.store.tempRoot).catch(() => []);
+    return { outcome, reporter, temps, execStarted: await readFile(fake.marker).then(() => true, () => false), store: context.store, slug };
+  }
+
+  it('a failed check stops the stream and is the error, with nothing reported and no temp files', async () => {
+    const result = await commitWith(
+      (name) => `[{"status":"running","configuration":{"id":"${name}","image":{"reference":"x:1"},"labels":{}}}]`,
+    );
+    expect(result.execStarted).toBe(true);
+    expect(result.outcome?.message).toMatch(/is not a bot-bottle macos-container bottle for .*; refusing to commit it/);
+    expect(result.reporter.progressLabels).toEqual([]);
+    expect(result.temps).toEqual([]);
+    expect(await result.store.readCommittedRef(result.slug)).toBeUndefined();
+  });
+
+  it('a missing container is the clear error, not the exec failure', async () => {
+    const result = await commitWith(() => '[]');
+    expect(result.outcome?.message).toMatch(/has no running container .*nothing to commit/);
+    expect(result.reporter.progressLabels).toEqual([]);
+    expect(result.temps).toEqual([]);
   });
 });

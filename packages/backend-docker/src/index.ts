@@ -1,7 +1,8 @@
 /**
  * @bot-bottle/backend-docker: bottles are hardened, idle Docker containers
  * on a per-bottle network; snapshots are `docker commit`s of the running
- * container.
+ * container. A bottle that declares `egress` reaches the network only
+ * through its egress proxy sidecar.
  */
 import {
   assertValidSlug,
@@ -19,14 +20,23 @@ import {
 } from '@bot-bottle/core';
 import { dockerAvailability } from './availability.js';
 import { DockerBottle } from './bottle.js';
+import { removeDockerSidecar } from './egress.js';
 import { DockerFreezer } from './freezer.js';
 import { launchDocker } from './launch.js';
-import { BACKEND_NAME, HOME_LABEL, homeFor, USER_LABEL, prepareDockerPlan, type DockerBottlePlan } from './plan.js';
+import {
+  BACKEND_NAME,
+  HOME_LABEL,
+  homeFor,
+  ROLE_LABEL,
+  USER_LABEL,
+  prepareDockerPlan,
+  type DockerBottlePlan,
+} from './plan.js';
 import { DockerCli, lines } from './runtime.js';
 
 export const capabilities: BackendCapabilities = {
   commitWhileRunning: true,
-  egressEnforcement: false,
+  egressEnforcement: true,
   preservesOwnership: true,
 };
 
@@ -54,16 +64,25 @@ export class DockerBackend implements BottleBackend<DockerBottlePlan> {
   async attach(slug: string): Promise<DockerBottle | undefined> {
     assertValidSlug(slug);
     const ids = await this.cli.containersWithLabels({ [LABELS.slug]: slug, [LABELS.backend]: BACKEND_NAME }, false);
-    const id = ids[0];
-    if (id === undefined) return undefined;
-    const result = await this.cli.run(
-      ['container', 'inspect', '--format', `{{.Name}}\t{{index .Config.Labels "${USER_LABEL}"}}\t{{index .Config.Labels "${HOME_LABEL}"}}`, id],
-      { allowFailure: true },
-    );
-    if (result.exitCode !== 0) return undefined;
-    const [rawName = '', rawUser = '', rawHome = ''] = result.stdout.trim().split('\t');
-    const user = rawUser || 'root';
-    return new DockerBottle(this.cli, slug, rawName.replace(/^\//, '') || runtimeNameFor(slug), user, rawHome || homeFor(user));
+    for (const id of ids) {
+      const result = await this.cli.run(
+        [
+          'container',
+          'inspect',
+          '--format',
+          `{{.Name}}\t{{index .Config.Labels "${USER_LABEL}"}}\t{{index .Config.Labels "${HOME_LABEL}"}}\t{{index .Config.Labels "${ROLE_LABEL}"}}`,
+          id,
+        ],
+        { allowFailure: true },
+      );
+      if (result.exitCode !== 0) continue;
+      const [rawName = '', rawUser = '', rawHome = '', role = ''] = result.stdout.trim().split('\t');
+      // The egress sidecar carries the bottle's labels too; it is not the bottle.
+      if (role.length > 0) continue;
+      const user = rawUser || 'root';
+      return new DockerBottle(this.cli, slug, rawName.replace(/^\//, '') || runtimeNameFor(slug), user, rawHome || homeFor(user));
+    }
+    return undefined;
   }
 
   async listActive(): Promise<ActiveAgent[]> {
@@ -72,12 +91,13 @@ export class DockerBackend implements BottleBackend<DockerBottlePlan> {
       '--filter',
       `label=${LABELS.backend}=${BACKEND_NAME}`,
       '--format',
-      `{{.Names}}\t{{.Label "${LABELS.slug}"}}\t{{.Label "${LABELS.agent}"}}`,
+      `{{.Names}}\t{{.Label "${LABELS.slug}"}}\t{{.Label "${LABELS.agent}"}}\t{{.Label "${ROLE_LABEL}"}}`,
     ]);
     const agents: ActiveAgent[] = [];
     for (const line of lines(result.stdout)) {
-      const [runtimeName = '', slug = '', agentName = ''] = line.split('\t');
-      if (slug.length === 0) continue;
+      const [runtimeName = '', slug = '', agentName = '', role = ''] = line.split('\t');
+      // Skip helpers such as the egress sidecar: only the bottle itself is an agent.
+      if (slug.length === 0 || role.length > 0) continue;
       let startedAt: string | undefined;
       try {
         startedAt = (await this.context.store.readMetadata(slug))?.startedAt;
@@ -92,7 +112,10 @@ export class DockerBackend implements BottleBackend<DockerBottlePlan> {
   async teardown(slug: string): Promise<void> {
     assertValidSlug(slug);
     const labels = { [LABELS.slug]: slug, [LABELS.backend]: BACKEND_NAME };
+    // The bottle and its egress sidecar (both labelled), then the sidecar's
+    // outbound network by name, then the remaining networks.
     for (const id of await this.cli.containersWithLabels(labels)) await this.cli.removeContainer(id);
+    await removeDockerSidecar(this.context.env, slug);
     for (const id of await this.cli.networksWithLabels(labels)) await this.cli.removeNetwork(id);
   }
 

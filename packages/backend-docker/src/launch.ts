@@ -1,7 +1,9 @@
 /**
  * launch(): create the per-slug network and the idle, hardened container,
- * booting from the committed snapshot when it still exists. Whatever this
- * creates is removed again if a later step fails.
+ * booting from the committed snapshot when it still exists. A bottle that
+ * declares `egress` gets an `--internal` network and the egress proxy
+ * sidecar as its only way out. Whatever this creates is removed again if a
+ * later step fails.
  */
 import { basename, dirname } from 'node:path';
 import { execa } from 'execa';
@@ -10,7 +12,16 @@ import {
   type BackendContext,
   type LaunchOptions,
 } from '@bot-bottle/core';
+import { TRUST_CA_SCRIPT } from '@bot-bottle/egress-proxy';
 import { DockerBottle } from './bottle.js';
+import {
+  agentEnvFlags,
+  claimSidecarNames,
+  planDockerEgress,
+  removeDockerSidecar,
+  sidecarImage,
+  startDockerSidecar,
+} from './egress.js';
 import { agentUserFrom, HOME_LABEL, homeFor, USER_LABEL, type DockerBottlePlan } from './plan.js';
 import { DockerCommandError, tail, type DockerCli, type ImageConfig } from './runtime.js';
 
@@ -79,6 +90,8 @@ export async function launchDocker(
 ): Promise<DockerBottle> {
   const slug = plan.spec.slug;
   const name = plan.runtimeName;
+  // Missing route secrets are refused before anything is looked at or created.
+  const egress = await planDockerEgress(context, plan);
 
   // A clash is reported before anything is created, and the existing container is left alone.
   const [existing, networkLabels] = await Promise.all([cli.containerState(name), cli.networkLabels(plan.networkName)]);
@@ -88,15 +101,25 @@ export async function launchDocker(
     });
   }
   await claimNetworkName(cli, plan, networkLabels);
+  if (egress !== undefined) await claimSidecarNames(cli, plan);
 
   const { config, ...image } = await resolveImage(cli, context, plan, options.signal);
   const user = plan.user ?? agentUserFrom(config.user);
   const home = plan.home ?? homeFor(user);
+  const proxyImage = egress !== undefined ? await sidecarImage(context, egress) : undefined;
 
-  const created: { network?: string; container?: string } = {};
+  const created: { network?: string; container?: string; sidecar?: string } = {};
   try {
-    await cli.run(['network', 'create', ...labelFlags(plan.labels), plan.networkName]);
+    // With egress, the bottle's network has no route out: the sidecar is its only way to the world.
+    await cli.run(['network', 'create', ...(egress !== undefined ? ['--internal'] : []), ...labelFlags(plan.labels), plan.networkName]);
     created.network = plan.networkName;
+
+    let sidecar: Awaited<ReturnType<typeof startDockerSidecar>> | undefined;
+    if (egress !== undefined && proxyImage !== undefined) {
+      created.sidecar = slug;
+      sidecar = await startDockerSidecar(plan, egress, proxyImage);
+      context.reporter.info(`egress of ${slug} goes through ${sidecar.name} (decisions in ${egress.logFile})`);
+    }
 
     const runArgs = [
       'run',
@@ -127,6 +150,8 @@ export async function launchDocker(
       '--pids-limit',
       String(plan.pids),
       ...(plan.cpus !== undefined ? ['--cpus', String(plan.cpus)] : []),
+      // Proxy variables and the CA path only; route secrets never reach the agent.
+      ...(sidecar !== undefined ? agentEnvFlags(sidecar) : []),
       // The bottle idles; the agent runs through exec. Override only what
       // must be overridden so a commit can restore the image's own config.
       ...(config.entrypoint !== null ? ['--entrypoint', 'sleep', image.ref, 'infinity'] : [image.ref, 'sleep', 'infinity']),
@@ -145,6 +170,16 @@ export async function launchDocker(
     );
     if (init.exitCode !== 0) {
       throw new BotBottleError(`could not prepare /tmp in ${name}: ${init.stderr.trim()}`);
+    }
+    if (sidecar !== undefined) {
+      // The CA is fresh on every launch (its key stays in the proxy); a
+      // snapshot's earlier CA is replaced, not accumulated.
+      const trust = await bottle.exec(['sh', '-c', TRUST_CA_SCRIPT], { user: 'root', input: sidecar.caCertPem });
+      if (trust.exitCode !== 0) {
+        throw new BotBottleError(`could not install the egress proxy's CA in ${name}: ${(trust.stderr || trust.stdout).trim()}`, {
+          hint: 'the bottle image needs a POSIX shell with mkdir, cat, chmod and sed (or update-ca-certificates)',
+        });
+      }
     }
     if (plan.spec.agent.copyCwd && !image.fromSnapshot) {
       await copyCwd(cli, context, bottle, plan.spec.cwd);
@@ -185,10 +220,11 @@ async function claimNetworkName(
 async function removeCreated(
   cli: DockerCli,
   context: BackendContext,
-  created: { network?: string; container?: string },
+  created: { network?: string; container?: string; sidecar?: string },
 ): Promise<void> {
   for (const [what, remove] of [
     [created.container, (name: string) => cli.removeContainer(name)],
+    [created.sidecar, (slug: string) => removeDockerSidecar(context.env, slug)],
     [created.network, (name: string) => cli.removeNetwork(name)],
   ] as const) {
     if (what === undefined) continue;

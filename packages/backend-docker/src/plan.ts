@@ -22,6 +22,9 @@ export const DEFAULT_PIDS = 1024;
 export const HOME_LABEL = 'dev.bot-bottle.home';
 /** Extra label: the agent user commands run as by default. */
 export const USER_LABEL = 'dev.bot-bottle.user';
+/** Extra label on helper containers (the egress sidecar), so they are never taken for the bottle itself. */
+export const ROLE_LABEL = 'dev.bot-bottle.role';
+export const EGRESS_ROLE = 'egress-proxy';
 
 export type ImageSource =
   | { readonly kind: 'image'; readonly ref: string }

@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_COMMANDS, CLI_ROOT, FIXTURES, REPO_ROOT, makeSandbox, requireBuilt, run, writeManifest, demoManifest, type Sandbox } from './helpers.js';
 
 let sandbox: Sandbox;
+/** The CLI's own version, as oclif prints it in `--version`. */
+const version = (JSON.parse(readFileSync(join(CLI_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const versionPrefix = `@bot-bottle/cli/${version.replace(/\./g, '\\.')}`;
 
 beforeAll(() => {
   requireBuilt();
@@ -31,7 +34,7 @@ describe('help', () => {
   it('--version prints the package version', () => {
     const result = run(sandbox, ['--version'], { production: true });
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/^@bot-bottle\/cli\/0\.1\.0 /);
+    expect(result.stdout).toMatch(new RegExp(`^${versionPrefix} `));
   });
 });
 
@@ -95,7 +98,7 @@ describe('--version without oclif (bin/run.js fast path)', () => {
     expect(viaOclif.status).toBe(0);
     const fast = tracedRun(['--version']);
     expect(fast.stdout).toBe(viaOclif.stdout);
-    expect(fast.stdout).toMatch(/^@bot-bottle\/cli\/0\.1\.0 \S+-\S+ node-v\d+\.\d+\.\d+\n$/);
+    expect(fast.stdout).toMatch(new RegExp(`^${versionPrefix} \\S+-\\S+ node-v\\d+\\.\\d+\\.\\d+\\n$`));
     expect(oclifLoaded(fast.loaded)).toBe(false);
   });
 

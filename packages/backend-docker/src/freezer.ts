@@ -13,7 +13,7 @@ import {
   type BackendContext,
   type FreezeContext,
 } from '@bot-bottle/core';
-import { BACKEND_NAME, HOME_LABEL, USER_LABEL } from './plan.js';
+import { BACKEND_NAME } from './plan.js';
 import { DockerCli, lines } from './runtime.js';
 
 export class DockerFreezer extends Freezer {
@@ -58,7 +58,7 @@ export class DockerFreezer extends Freezer {
     changes.push(`USER ${original.user.length > 0 ? original.user : '0'}`);
     // docker commit copies container labels into the image; blank ours so a
     // plain `docker run` of the snapshot is never mistaken for a bottle.
-    changes.push(`LABEL ${[LABELS.slug, LABELS.agent, LABELS.backend, USER_LABEL, HOME_LABEL].map((key) => `${key}=""`).join(' ')}`);
+    changes.push(`LABEL ${[LABELS.slug, LABELS.agent, LABELS.backend, LABELS.user, LABELS.home].map((key) => `${key}=""`).join(' ')}`);
 
     const finalRef = committedImageFor(slug);
     const pendingRef = `${finalRef.replace(/:latest$/, '')}:pending-${randomBytes(4).toString('hex')}`;

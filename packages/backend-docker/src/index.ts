@@ -8,6 +8,7 @@ import {
   assertValidSlug,
   CONTRACT_VERSION,
   defineBackendPlugin,
+  homeFor,
   LABELS,
   runtimeNameFor,
   type ActiveAgent,
@@ -23,15 +24,7 @@ import { DockerBottle } from './bottle.js';
 import { removeDockerSidecar } from './egress.js';
 import { DockerFreezer } from './freezer.js';
 import { launchDocker } from './launch.js';
-import {
-  BACKEND_NAME,
-  HOME_LABEL,
-  homeFor,
-  ROLE_LABEL,
-  USER_LABEL,
-  prepareDockerPlan,
-  type DockerBottlePlan,
-} from './plan.js';
+import { BACKEND_NAME, ROLE_LABEL, prepareDockerPlan, type DockerBottlePlan } from './plan.js';
 import { DockerCli, lines } from './runtime.js';
 
 export const capabilities: BackendCapabilities = {
@@ -70,7 +63,7 @@ export class DockerBackend implements BottleBackend<DockerBottlePlan> {
           'container',
           'inspect',
           '--format',
-          `{{.Name}}\t{{index .Config.Labels "${USER_LABEL}"}}\t{{index .Config.Labels "${HOME_LABEL}"}}\t{{index .Config.Labels "${ROLE_LABEL}"}}`,
+          `{{.Name}}\t{{index .Config.Labels "${LABELS.user}"}}\t{{index .Config.Labels "${LABELS.home}"}}\t{{index .Config.Labels "${ROLE_LABEL}"}}`,
           id,
         ],
         { allowFailure: true },

@@ -8,7 +8,10 @@
 import { basename, dirname } from 'node:path';
 import { execa } from 'execa';
 import {
+  agentUserFrom,
   BotBottleError,
+  homeFor,
+  LABELS,
   type BackendContext,
   type LaunchOptions,
 } from '@bot-bottle/core';
@@ -22,7 +25,7 @@ import {
   sidecarImage,
   startDockerSidecar,
 } from './egress.js';
-import { agentUserFrom, HOME_LABEL, homeFor, USER_LABEL, type DockerBottlePlan } from './plan.js';
+import type { DockerBottlePlan } from './plan.js';
 import { DockerCommandError, tail, type DockerCli, type ImageConfig } from './runtime.js';
 
 /**
@@ -130,7 +133,7 @@ export async function launchDocker(
       slug.slice(0, 63),
       '--network',
       plan.networkName,
-      ...labelFlags({ ...plan.labels, [USER_LABEL]: user, [HOME_LABEL]: home }),
+      ...labelFlags({ ...plan.labels, [LABELS.user]: user, [LABELS.home]: home }),
       '--init',
       '--pull',
       'never',

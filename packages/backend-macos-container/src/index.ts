@@ -8,6 +8,7 @@ import {
   assertValidSlug,
   CONTRACT_VERSION,
   defineBackendPlugin,
+  homeFor,
   LABELS,
   runtimeNameFor,
   type ActiveAgent,
@@ -22,7 +23,7 @@ import { containerAvailability } from './availability.js';
 import { MacosContainerBottle } from './bottle.js';
 import { MacosContainerFreezer } from './freezer.js';
 import { launchMacosContainer } from './launch.js';
-import { BACKEND_NAME, HOME_LABEL, homeFor, prepareMacosContainerPlan, USER_LABEL, type MacosContainerPlan } from './plan.js';
+import { BACKEND_NAME, prepareMacosContainerPlan, type MacosContainerPlan } from './plan.js';
 import { ContainerCli } from './runtime.js';
 
 export const capabilities: BackendCapabilities = {
@@ -67,8 +68,8 @@ export class MacosContainerBackend implements BottleBackend<MacosContainerPlan> 
         c.configuration.labels?.[LABELS.backend] === BACKEND_NAME,
     );
     if (!found) return undefined;
-    const user = found.configuration.labels?.[USER_LABEL] || 'node';
-    const home = found.configuration.labels?.[HOME_LABEL] || homeFor(user);
+    const user = found.configuration.labels?.[LABELS.user] || 'node';
+    const home = found.configuration.labels?.[LABELS.home] || homeFor(user);
     return new MacosContainerBottle(this.cli, slug, found.configuration.id || name, user, home);
   }
 

@@ -7,10 +7,10 @@
  */
 import { spawn } from 'node:child_process';
 import { basename, dirname } from 'node:path';
-import { BotBottleError, type BackendContext, type LaunchOptions } from '@bot-bottle/core';
+import { agentUserFrom, BotBottleError, homeFor, LABELS, type BackendContext, type LaunchOptions } from '@bot-bottle/core';
 import { MacosContainerBottle } from './bottle.js';
 import { buildImage } from './builder.js';
-import { agentUserFrom, HOME_LABEL, homeFor, USER_LABEL, type MacosContainerPlan } from './plan.js';
+import type { MacosContainerPlan } from './plan.js';
 import { tail, type ContainerCli } from './runtime.js';
 
 export interface ResolvedImage {
@@ -66,7 +66,7 @@ export function runArgs(
   user: string,
   home: string,
 ): string[] {
-  const labels = { ...plan.labels, [USER_LABEL]: user, [HOME_LABEL]: home };
+  const labels = { ...plan.labels, [LABELS.user]: user, [LABELS.home]: home };
   return [
     'run',
     '--name',

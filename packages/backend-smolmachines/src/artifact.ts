@@ -14,9 +14,9 @@ import {
   withServedImage,
   type BackendContext,
   type ImageRuntimeConfig,
+  type ImageSource,
 } from '@bot-bottle/core';
 import { ownersFromLayout } from './owners.js';
-import type { ImageSource } from './plan.js';
 import type { SmolvmCli } from './smolvm.js';
 
 /** `pack create -o BASE` writes the launcher at BASE and the bootable artifact here. */

@@ -7,6 +7,7 @@ import {
   assertValidSlug,
   CONTRACT_VERSION,
   defineBackendPlugin,
+  homeFor,
   RUNTIME_NAME_PREFIX,
   runtimeNameFor,
   type ActiveAgent,
@@ -22,7 +23,7 @@ import { smolvmAvailability } from './availability.js';
 import { SmolmachinesBottle } from './bottle.js';
 import { SmolmachinesFreezer } from './freezer.js';
 import { launchSmolmachines, removeMachine } from './launch.js';
-import { BACKEND_NAME, homeFor, prepareSmolmachinesPlan, settingsFromEnv, type SmolmachinesBottlePlan } from './plan.js';
+import { BACKEND_NAME, prepareSmolmachinesPlan, settingsFromEnv, type SmolmachinesBottlePlan } from './plan.js';
 import { SmolvmCli } from './smolvm.js';
 import { readBackendState } from './state.js';
 

@@ -6,10 +6,17 @@
  */
 import { basename, dirname, join } from 'node:path';
 import { rm } from 'node:fs/promises';
-import { BotBottleError, type BackendContext, type ImageRuntimeConfig, type LaunchOptions } from '@bot-bottle/core';
+import {
+  agentUserFrom,
+  BotBottleError,
+  homeFor,
+  type BackendContext,
+  type ImageRuntimeConfig,
+  type LaunchOptions,
+} from '@bot-bottle/core';
 import { ensureImageArtifact, fileExists, runTool } from './artifact.js';
 import { SmolmachinesBottle } from './bottle.js';
-import { agentUserFrom, homeFor, type SmolmachinesBottlePlan } from './plan.js';
+import type { SmolmachinesBottlePlan } from './plan.js';
 import { execRetryingKilled, initScript, IMAGE_OWNERS_UPLOAD, waitExecReady } from './provision.js';
 import { vmPath, type SmolvmCli } from './smolvm.js';
 import { readBackendState, writeBackendState } from './state.js';

@@ -2,15 +2,17 @@
  * prepare(): turn a BottleSpec into a SmolmachinesBottlePlan. Touches no
  * runtime object; the image itself is only read at launch.
  */
-import { stat } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { assertValidSlug, BotBottleError, ManifestError, runtimeNameFor, type BottlePlan, type BottleSpec } from '@bot-bottle/core';
+import {
+  assertValidSlug,
+  homeFor,
+  resolveImageSource,
+  runtimeNameFor,
+  type BottlePlan,
+  type BottleSpec,
+  type ImageSource,
+} from '@bot-bottle/core';
 
 export const BACKEND_NAME = 'smolmachines';
-
-export type ImageSource =
-  | { readonly kind: 'image'; readonly ref: string }
-  | { readonly kind: 'dockerfile'; readonly tag: string; readonly dockerfile: string; readonly context: string };
 
 export interface SmolmachinesBottlePlan extends BottlePlan {
   readonly source: ImageSource;
@@ -20,20 +22,6 @@ export interface SmolmachinesBottlePlan extends BottlePlan {
   /** Give the VM a network (sent explicitly whenever CIDRs are allowed). */
   readonly net: boolean;
   readonly allowCidrs: readonly string[];
-}
-
-export function builtImageTag(bottleName: string): string {
-  return `bot-bottle-agent-${bottleName}:latest`;
-}
-
-/** The user part of an image's `User` (`node:node` -> `node`), or `node` when unset. */
-export function agentUserFrom(imageUser: string | undefined): string {
-  const name = (imageUser ?? '').split(':')[0]?.trim() ?? '';
-  return name.length > 0 ? name : 'node';
-}
-
-export function homeFor(user: string): string {
-  return user === 'root' || user === '0' ? '/root' : `/home/${user}`;
 }
 
 export interface PlanSettings {
@@ -55,27 +43,7 @@ export function settingsFromEnv(env: Readonly<Record<string, string | undefined>
 export async function prepareSmolmachinesPlan(spec: BottleSpec, settings: PlanSettings): Promise<SmolmachinesBottlePlan> {
   const slug = assertValidSlug(spec.slug);
   const bottle = spec.bottle;
-  const base = (path: string): string => (isAbsolute(path) ? path : resolve(spec.manifestDir, path));
-  let source: ImageSource;
-  if (bottle.dockerfile !== undefined) {
-    const dockerfile = base(bottle.dockerfile);
-    const context = bottle.context !== undefined ? base(bottle.context) : dirname(dockerfile);
-    if (!(await isKind(dockerfile, 'file'))) {
-      throw new ManifestError(`bottle ${spec.bottleName}: Dockerfile ${dockerfile} does not exist`, {
-        hint: `fix "dockerfile" in the manifest (paths are relative to ${spec.manifestDir})`,
-      });
-    }
-    if (!(await isKind(context, 'dir'))) {
-      throw new ManifestError(`bottle ${spec.bottleName}: build context ${context} is not a directory`, {
-        hint: `fix "context" in the manifest (paths are relative to ${spec.manifestDir})`,
-      });
-    }
-    source = { kind: 'dockerfile', tag: builtImageTag(spec.bottleName), dockerfile, context };
-  } else if (bottle.image !== undefined) {
-    source = { kind: 'image', ref: bottle.image };
-  } else {
-    throw new BotBottleError(`bottle ${spec.bottleName} names neither "image" nor "dockerfile"`);
-  }
+  const source = await resolveImageSource(spec);
   return {
     spec,
     backend: BACKEND_NAME,
@@ -86,13 +54,4 @@ export async function prepareSmolmachinesPlan(spec: BottleSpec, settings: PlanSe
     net: settings.net || settings.allowCidrs.length > 0,
     allowCidrs: settings.allowCidrs,
   };
-}
-
-async function isKind(path: string, kind: 'file' | 'dir'): Promise<boolean> {
-  try {
-    const s = await stat(path);
-    return kind === 'file' ? s.isFile() : s.isDirectory();
-  } catch {
-    return false;
-  }
 }

@@ -34,6 +34,10 @@ export const LABELS = {
   slug: 'dev.bot-bottle.slug',
   agent: 'dev.bot-bottle.agent',
   backend: 'dev.bot-bottle.backend',
+  /** The agent user commands run as by default, so attach() knows it without guessing. */
+  user: 'dev.bot-bottle.user',
+  /** The agent's home, so attach() knows it without guessing. */
+  home: 'dev.bot-bottle.home',
 } as const;
 
 export interface Availability {

@@ -1,6 +1,7 @@
 export * from './contract.js';
 export * from './errors.js';
 export * from './freezer.js';
+export * from './image-source.js';
 export * from './reporter.js';
 export * from './slug.js';
 export * from './state/atomic.js';

@@ -28,7 +28,14 @@ export class DockerFreezer extends Freezer {
   protected async freeze(context: FreezeContext): Promise<string> {
     const { slug, signal } = context;
     const name = runtimeNameFor(slug);
-    const state = await this.cli.containerState(name);
+    const finalRef = committedImageFor(slug);
+    // Each docker call costs tens of milliseconds and these three do not
+    // depend on each other; the sweep only touches this slug's pending tags.
+    const [state, , previous] = await Promise.all([
+      this.cli.containerState(name),
+      this.sweepStalePending(finalRef),
+      this.cli.tryImageConfig(finalRef),
+    ]);
     if (state === undefined) {
       throw new BotBottleError(`bottle ${slug} has no container (${name} does not exist); nothing to commit`, {
         hint: context.previousRef
@@ -60,10 +67,8 @@ export class DockerFreezer extends Freezer {
     // plain `docker run` of the snapshot is never mistaken for a bottle.
     changes.push(`LABEL ${[LABELS.slug, LABELS.agent, LABELS.backend, LABELS.user, LABELS.home].map((key) => `${key}=""`).join(' ')}`);
 
-    const finalRef = committedImageFor(slug);
     const pendingRef = `${finalRef.replace(/:latest$/, '')}:pending-${randomBytes(4).toString('hex')}`;
-    await this.sweepStalePending(finalRef);
-    const previousId = (await this.cli.tryImageConfig(finalRef))?.id;
+    const previousId = previous?.id;
     const progress = context.reporter.progress(`committing ${name}`);
     let newId: string;
     try {
@@ -85,7 +90,9 @@ export class DockerFreezer extends Freezer {
       await this.removePending(pendingRef, signal.aborted);
       throw error;
     }
-    await this.cli.removeImage(pendingRef);
+    // The final tag has moved; dropping the pending one only untags, and
+    // nothing waits on it (a leftover is swept by the next commit).
+    this.cli.removeImageInBackground(pendingRef);
     // The replaced snapshot is dangling now. Deleting its layers can take
     // seconds, and nothing waits on it, so it happens in the background
     // (docker refuses if a container or a newer snapshot still needs it).

@@ -159,6 +159,16 @@ function bigPath(run: ContractRun): string {
   return `${run.agentHome}/work/big.bin`;
 }
 
+/** teardown(slug), failing the case if it throws; the run no longer holds a bottle. */
+async function tearDownBottle(run: ContractRun, slug: string): Promise<void> {
+  try {
+    await run.backend.teardown(slug);
+  } catch (error) {
+    fail(`teardown(${slug}) threw`, error);
+  }
+  run.bottle = undefined;
+}
+
 function requireCommit(run: ContractRun): CommitResult {
   const commit = run.facts.firstCommit;
   if (!commit) fail('no commit result recorded: case 5 did not get that far');
@@ -577,12 +587,7 @@ const case8: ContractCase = {
     const { slug } = run;
     const { ref } = requireCommit(run);
     const old = run.requireBottle();
-    try {
-      await run.backend.teardown(slug);
-    } catch (error) {
-      fail(`teardown(${slug}) threw`, error);
-    }
-    run.bottle = undefined;
+    await tearDownBottle(run, slug);
     check(!findActive(await listActive(run, 'after teardown'), slug), `listActive() still lists ${slug} after teardown`);
     check((await attach(run, slug, 'after teardown')) === undefined, `attach(${slug}) still returns a handle after teardown`);
     const after = await settle(old.exec(['true']));
@@ -682,12 +687,7 @@ const case10: ContractCase = {
       !(await snapshotExists(run, ref, 'after deleteSnapshot')),
       `snapshotExists(${show(ref)}) is still true after harness.deleteSnapshot removed it`,
     );
-    try {
-      await run.backend.teardown(slug);
-    } catch (error) {
-      fail(`teardown(${slug}) threw`, error);
-    }
-    run.bottle = undefined;
+    await tearDownBottle(run, slug);
 
     run.reporter.clear();
     await run.launch('launch with the snapshot gone');
@@ -822,12 +822,7 @@ const case12: ContractCase = {
     // The previous snapshot is still what a resume boots: the file written
     // after it must not be there (a freeze that ignored the signal and
     // wrote over the previous artifact would bring it back).
-    try {
-      await run.backend.teardown(slug);
-    } catch (error) {
-      fail(`teardown(${slug}) threw`, error);
-    }
-    run.bottle = undefined;
+    await tearDownBottle(run, slug);
     run.reporter.clear();
     await run.launch('resume after an interrupted commit');
     const missing = run.reporter.warnings.filter((w) => w.code === 'snapshot-missing');

@@ -1,4 +1,5 @@
-import { randomInt } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { InvalidSlugError } from './errors.js';
 
 /** Longest slug accepted: keeps `bot-bottle-committed-<slug>:latest` and network names within runtime limits. */
@@ -30,6 +31,15 @@ export function assertValidSlug(value: string): string {
 /** Agent names become the first part of a slug, so they obey the same alphabet. */
 export function isValidAgentName(value: string): boolean {
   return value.length <= MAX_SLUG_LENGTH - 6 && SLUG_PATTERN.test(value);
+}
+
+/**
+ * node:crypto takes ~5 ms to load, and most commands only read slugs, so it
+ * is loaded the first time a slug is generated.
+ */
+function randomInt(below: number): number {
+  const { randomInt: cryptoRandomInt } = createRequire(import.meta.url)('node:crypto') as typeof Crypto;
+  return cryptoRandomInt(below);
 }
 
 /** `<agent>-<5 random [a-z0-9]>`. */

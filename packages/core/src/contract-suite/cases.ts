@@ -4,6 +4,7 @@ import type { ActiveAgent, BackendCapabilities, Bottle } from '../contract.js';
 import { CONTRACT_VERSION, runtimeNameFor } from '../contract.js';
 import { InvalidSlugError, UnknownSlugError } from '../errors.js';
 import type { CommitResult } from '../freezer.js';
+import { PARSE_CONTEXT } from '../manifest/parse-context.js';
 import { bottleSchema } from '../manifest/schema.js';
 import { generateSlug } from '../slug.js';
 import {
@@ -225,7 +226,7 @@ const case1: ContractCase = {
       major === CONTRACT_VERSION.split('.')[0],
       `plugin.contractVersion is ${show(plugin.contractVersion)}, not compatible with this suite's contract ${CONTRACT_VERSION}`,
     );
-    const parsed = bottleSchema.safeParse(fixture.bottle);
+    const parsed = bottleSchema.safeParse(fixture.bottle, PARSE_CONTEXT);
     check(parsed.success, () => `harness fixture.bottle is not a valid bottle entry: ${parsed.error?.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
     checkEqual(parsed.data.backend, plugin.name, 'harness fixture.bottle.backend (must name the plugin under test)');
     check(

@@ -12,6 +12,7 @@ import type {
   ExecResult,
 } from '../contract.js';
 import type { CommitOptions, CommitResult, Freezer } from '../freezer.js';
+import { PARSE_CONTEXT } from '../manifest/parse-context.js';
 import { agentSchema, bottleSchema } from '../manifest/schema.js';
 import { generateSlug } from '../slug.js';
 import {
@@ -135,12 +136,15 @@ export class ContractRun {
 
   /** The spec every launch of the suite's bottle uses: the fixture bottle, an idling shell agent. */
   specFor(slug: string = this.slug): BottleSpec {
-    const bottle = bottleSchema.parse(this.harness.fixture.bottle);
-    const agent = agentSchema.parse({
-      bottle: CONTRACT_BOTTLE_NAME,
-      template: 'shell',
-      command: [...CONTRACT_AGENT_COMMAND],
-    });
+    const bottle = bottleSchema.parse(this.harness.fixture.bottle, PARSE_CONTEXT);
+    const agent = agentSchema.parse(
+      {
+        bottle: CONTRACT_BOTTLE_NAME,
+        template: 'shell',
+        command: [...CONTRACT_AGENT_COMMAND],
+      },
+      PARSE_CONTEXT,
+    );
     return {
       slug,
       agentName: CONTRACT_AGENT_NAME,

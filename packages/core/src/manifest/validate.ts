@@ -1,6 +1,7 @@
 import { basename, isAbsolute, relative } from 'node:path';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { ManifestError } from '../errors.js';
+import { PARSE_CONTEXT } from './parse-context.js';
 import { manifestSchema, type Manifest } from './schema.js';
 
 /** More than this many problems are summarised as "…and N more"; a wall of errors helps nobody. */
@@ -75,7 +76,7 @@ export function validateManifest(raw: unknown, file: string): Manifest {
       hint: 'a manifest defines "bottles" and "agents"; run `bot-bottle init` to write a starting one',
     });
   }
-  const result = manifestSchema.safeParse(raw);
+  const result = manifestSchema.safeParse(raw, PARSE_CONTEXT);
   if (result.success) return result.data;
 
   // In package.json the manifest lives under a key; name it so the path is findable.

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname } from 'node:path';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { ManifestError } from '../errors.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import type { manifestSchema } from './schema.js';

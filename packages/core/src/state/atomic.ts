@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+
+let temporaryNames = 0;
 
 /**
  * Replace `file` with `content` so a reader sees the old or the new bytes,
@@ -9,7 +10,9 @@ import { basename, dirname, join } from 'node:path';
  */
 export async function writeFileAtomic(file: string, content: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = dirname(file);
-  const temp = join(dir, `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  // Unique, not secret: 'wx' refuses to reuse a name, so no crypto needed
+  // (node:crypto would add ~5 ms to every command that writes state).
+  const temp = join(dir, `.${basename(file)}.${process.pid}-${(temporaryNames += 1)}-${Math.random().toString(36).slice(2, 8)}.tmp`);
   const handle = await open(temp, 'wx', mode);
   try {
     await handle.writeFile(content);

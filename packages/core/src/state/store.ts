@@ -3,23 +3,22 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type * as lockfileModule from 'proper-lockfile';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { BotBottleError, StateCorruptError, UnknownSlugError } from '../errors.js';
+import { PARSE_CONTEXT } from '../manifest/parse-context.js';
 import { assertValidSlug } from '../slug.js';
 import { writeFileAtomic } from './atomic.js';
 
-export const metadataSchema = z
-  .object({
-    /** The slug; named identity in the seeds' state files. */
-    identity: z.string(),
-    agent: z.string(),
-    backend: z.string(),
-    cwd: z.string(),
-    /** Manifest file the bottle was started from; resume reloads it. */
-    manifestPath: z.string().optional(),
-    startedAt: z.string(),
-  })
-  .strict();
+export const metadataSchema = z.strictObject({
+  /** The slug; named identity in the seeds' state files. */
+  identity: z.string(),
+  agent: z.string(),
+  backend: z.string(),
+  cwd: z.string(),
+  /** Manifest file the bottle was started from; resume reloads it. */
+  manifestPath: z.optional(z.string()),
+  startedAt: z.string(),
+});
 
 export type BottleMetadata = z.infer<typeof metadataSchema>;
 
@@ -88,7 +87,7 @@ export class StateStore {
   async writeMetadata(metadata: BottleMetadata): Promise<void> {
     const dir = this.dir(metadata.identity);
     await mkdir(dir, { recursive: true });
-    await writeFileAtomic(join(dir, METADATA_FILE), `${JSON.stringify(metadataSchema.parse(metadata), null, 2)}\n`);
+    await writeFileAtomic(join(dir, METADATA_FILE), `${JSON.stringify(metadataSchema.parse(metadata, PARSE_CONTEXT), null, 2)}\n`);
   }
 
   /** The bottle's metadata, or undefined when the slug has no state. Corrupt files throw. */
@@ -107,7 +106,7 @@ export class StateStore {
     } catch (error) {
       throw new StateCorruptError(file, `not valid JSON (${(error as Error).message})`);
     }
-    const result = metadataSchema.safeParse(parsed);
+    const result = metadataSchema.safeParse(parsed, PARSE_CONTEXT);
     if (!result.success) {
       const issue = result.error.issues[0];
       throw new StateCorruptError(file, `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);

@@ -2,17 +2,22 @@
 // Production entry: what `npm install -g @bot-bottle/cli` puts on PATH.
 // Commands come from oclif.manifest.json; a command's module is imported
 // only when that command runs.
-import { existsSync, readFileSync } from 'node:fs';
-import { enableCompileCache } from 'node:module';
-import { arch, homedir, release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire, enableCompileCache } from 'node:module';
+
+// require(), not import: an ESM import of a built-in reads every export,
+// which runs lazy getters (fs.ReadStream and the like) this run never needs.
+const require = createRequire(import.meta.url);
+const { existsSync, readFileSync } = require('node:fs');
+const { arch, homedir, release, tmpdir } = require('node:os');
+const { join } = require('node:path');
 
 // Cache V8's compiled code between runs (Node >= 22.1); start-up matters for a CLI.
 enableCompileCache?.();
 
 /**
- * `bot-bottle --version` without loading oclif (~60 ms of modules and
- * plugin loading). Prints exactly oclif's `config.userAgent`,
+ * `bot-bottle --version` without loading oclif (its runtime and plugin
+ * loading cost about twice Node's own start-up, even bundled). Prints
+ * exactly oclif's `config.userAgent`,
  * `<name>/<version> <platform>-<arch> node-<version>`, and only when
  * nothing oclif would do first could differ. Returns false, leaving the
  * work to oclif, when:
@@ -68,10 +73,8 @@ function isMaybeWsl() {
 }
 
 if (!printVersionWithoutOclif()) {
-  // The execute and settings entry points only: the full '@oclif/core' index
-  // also loads the parser, flags and command classes, which --version and
-  // --help never need (a command's module imports them when it runs).
-  const [{ execute }, { settings }] = await Promise.all([import('@oclif/core/execute'), import('@oclif/core/settings')]);
+  // oclif's runtime, bundled with the commands into dist/ (scripts/bundle.mjs).
+  const { execute, settings } = await import('../dist/entry.js');
   // Never look for TypeScript sources: only compiled dist ships.
   settings.enableAutoTranspile = false;
   await execute({ dir: import.meta.url });

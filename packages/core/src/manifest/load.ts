@@ -83,8 +83,11 @@ const moduleLoader: Loader = (filepath) => importManifestModule(filepath);
 async function createExplorer() {
   // Loaded only when the fast path below cannot answer (YAML, JS and TS
   // manifests, package.json keys, anything unusual): cosmiconfig and its
-  // JSON/YAML parsers are some 30 modules.
-  const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');
+  // JSON/YAML parsers are some 30 modules. cosmiconfig is CommonJS: its
+  // exports are read from `default`, the one shape Node and a bundler (the
+  // CLI ships bundled by esbuild) both give a dynamically imported CommonJS
+  // module.
+  const { cosmiconfig, defaultLoaders } = (await import('cosmiconfig')).default;
   return cosmiconfig(PACKAGE_JSON_KEY, {
     searchPlaces: [...MANIFEST_SEARCH_PLACES],
     // We walk the directories ourselves (see ancestors): cosmiconfig's

@@ -13,6 +13,12 @@
 // BOT_BOTTLE_DATA_DIR point at empty temporary directories so plugins you
 // installed yourself do not change the numbers.
 //
+// For reference it also measures oclif's own floor: a throw-away CLI with
+// the same package.json oclif settings and core plugins, started through the
+// same bundled oclif runtime (packages/cli/dist/entry.js), whose only command
+// writes one line. Whatever bot-bottle does, its start-up cannot go below
+// that with oclif as its host.
+//
 // Usage: node bench/cli-startup.mjs [--runs N] [--json] [--strict]
 //   --runs N   measured runs per command (default 15, minimum 10)
 //   --json     print the results as JSON
@@ -20,10 +26,10 @@
 // Build first: npx turbo run build --filter=@bot-bottle/cli...
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const TARGET_RATIO = 3;
 const WARMUP_RUNS = 2;
@@ -73,8 +79,40 @@ writeFileSync(
   )}\n`,
 );
 
+/**
+ * A minimal oclif CLI next to the workspace's node_modules (so its core
+ * plugins resolve as bot-bottle's do): bot-bottle's oclif settings, one
+ * no-op command listed in an oclif manifest, and a bin that starts the
+ * bundled oclif runtime exactly as bin/run.js does.
+ */
+function writeOclifFloorCli() {
+  const cliPackage = JSON.parse(readFileSync(join(root, 'packages', 'cli', 'package.json'), 'utf8'));
+  const dir = mkdtempSync(join(root, 'bench', '.oclif-floor-'));
+  const pjson = {
+    name: 'oclif-floor',
+    version: '0.0.0',
+    type: 'module',
+    private: true,
+    dependencies: Object.fromEntries(cliPackage.oclif.plugins.map((plugin) => [plugin, '*'])),
+    oclif: { ...cliPackage.oclif, bin: 'oclif-floor', dirname: 'oclif-floor', devPlugins: [], commands: './commands' },
+  };
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify(pjson, null, 2)}\n`);
+  mkdirSync(join(dir, 'commands'));
+  // oclif runs a command through its static run(); this one does nothing else.
+  writeFileSync(join(dir, 'commands', 'noop.js'), "export default class Noop {\n  static async run() {\n    process.stdout.write('ok\\n');\n  }\n}\n");
+  const command = { id: 'noop', aliases: [], args: {}, flags: {}, hidden: false, hiddenAliases: [], pluginAlias: 'oclif-floor', pluginName: 'oclif-floor', pluginType: 'core', isESM: true, relativePath: ['commands', 'noop.js'] };
+  writeFileSync(join(dir, 'oclif.manifest.json'), `${JSON.stringify({ commands: { noop: command }, version: '0.0.0' })}\n`);
+  writeFileSync(
+    join(dir, 'run.js'),
+    `import { enableCompileCache } from 'node:module';\nenableCompileCache?.();\nconst { execute, settings } = await import(${JSON.stringify(pathToFileURL(join(root, 'packages', 'cli', 'dist', 'entry.js')).href)});\nsettings.enableAutoTranspile = false;\nawait execute({ dir: import.meta.url });\n`,
+  );
+  return dir;
+}
+const floorCli = writeOclifFloorCli();
+
 const cases = [
   { name: 'node -e 0', argv: [process.execPath, '-e', '0'] },
+  { name: 'oclif floor (no-op)', argv: [process.execPath, join(floorCli, 'run.js'), 'noop'], reference: true },
   { name: 'bot-bottle --version', argv: [process.execPath, runJs, '--version'] },
   { name: 'bot-bottle list agents', argv: [process.execPath, runJs, 'list', 'agents'] },
 ];
@@ -103,6 +141,7 @@ try {
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
+  rmSync(floorCli, { recursive: true, force: true });
 }
 
 const baseline = median(samples.get('node -e 0'));
@@ -115,7 +154,7 @@ const results = cases.map((entry) => {
     medianMs: Number(med.toFixed(1)),
     minMs: Number(Math.min(...values).toFixed(1)),
     ratio: Number(ratio.toFixed(2)),
-    ...(entry.name === 'node -e 0' ? {} : { target: TARGET_RATIO, withinTarget: ratio <= TARGET_RATIO }),
+    ...(entry.name === 'node -e 0' || entry.reference ? {} : { target: TARGET_RATIO, withinTarget: ratio <= TARGET_RATIO }),
   };
 });
 
@@ -126,7 +165,12 @@ if (asJson) {
   console.log('CLI measured through the production entry: node packages/cli/bin/run.js');
   console.log('');
   for (const result of results) {
-    const verdict = result.target === undefined ? '(baseline)' : `${result.ratio.toFixed(2)}x  target <= ${result.target}x  ${result.withinTarget ? 'ok' : 'OVER'}`;
+    const verdict =
+      result.name === 'node -e 0'
+        ? '(baseline)'
+        : result.target === undefined
+          ? `${result.ratio.toFixed(2)}x  (reference: oclif's own start-up)`
+          : `${result.ratio.toFixed(2)}x  target <= ${result.target}x  ${result.withinTarget ? 'ok' : 'OVER'}`;
     console.log(`${result.name.padEnd(24)} ${result.medianMs.toFixed(1).padStart(7)} ms  (min ${result.minMs.toFixed(1)})  ${verdict}`);
   }
 }

@@ -52,11 +52,14 @@ export function snapshotDockerfile(config: ImageConfig, archive = 'rootfs.tar'):
   // Dockerfile ENV/WORKDIR/USER expand $VARS; keep values literal.
   const literal = (value: string): string => JSON.stringify(value).replace(/\$/g, '\\$');
   const lines = ['FROM scratch', `ADD ${archive} /`];
-  for (const entry of config.env) {
+  // One ENV for all variables: a builder may spend a step on each
+  // instruction (the classic Docker builder commits a container per step).
+  // Values are literal, so no variable refers to another set alongside it.
+  const env = config.env.flatMap((entry) => {
     const eq = entry.indexOf('=');
-    if (eq <= 0) continue;
-    lines.push(`ENV ${entry.slice(0, eq)}=${literal(entry.slice(eq + 1))}`);
-  }
+    return eq <= 0 ? [] : [`${entry.slice(0, eq)}=${literal(entry.slice(eq + 1))}`];
+  });
+  if (env.length > 0) lines.push(`ENV ${env.join(' \\\n    ')}`);
   if (config.workingDir) lines.push(`WORKDIR ${literal(config.workingDir)}`);
   if (config.user) lines.push(`USER ${config.user.replace(/\$/g, '\\$')}`);
   if (config.entrypoint !== null) lines.push(`ENTRYPOINT ${JSON.stringify(config.entrypoint)}`);

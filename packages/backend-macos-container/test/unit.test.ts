@@ -119,9 +119,9 @@ describe('snapshot Dockerfile', () => {
     expect(text.split('\n')).toEqual([
       'FROM scratch',
       'ADD rootfs.tar /',
-      'ENV PATH="/usr/bin:/bin"',
-      'ENV PRICE="\\$5"',
-      'ENV EMPTY=""',
+      'ENV PATH="/usr/bin:/bin" \\',
+      '    PRICE="\\$5" \\',
+      '    EMPTY=""',
       'WORKDIR "/work dir"',
       'USER agent:agent',
       'ENTRYPOINT ["/entry.sh"]',

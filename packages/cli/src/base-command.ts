@@ -11,6 +11,7 @@ import {
   type BackendContext,
 } from '@bot-bottle/core';
 import { discoverBackends } from './backends/discovery.js';
+import { cliExitCode } from './lib/exit-code.js';
 import { BackendRegistry } from './backends/registry.js';
 import { PickCancelled } from './ui/pick.js';
 
@@ -87,10 +88,11 @@ export abstract class BaseCommand extends Command {
     if (error instanceof BotBottleError) {
       const hint = error.hint ?? (error instanceof ManifestError ? 'fix the file, or open it with `bot-bottle edit <AGENT>`, which checks it again when the editor closes' : undefined);
       this.printError(error.message, hint, error);
+      const exitCode = cliExitCode(error);
       if (this.jsonEnabled()) {
-        this.logJson({ error: { name: error.name, message: error.message, hint, exitCode: error.exitCode } });
+        this.logJson({ error: { name: error.name, message: error.message, hint, exitCode } });
       }
-      this.exit(error.exitCode || 1);
+      this.exit(exitCode);
     }
     // Ctrl-C aborted a step (launch, resume): the step cleaned up after itself.
     if ((error as Error).name === 'AbortError') {

@@ -1,8 +1,10 @@
 // Pure functions of the CLI, imported from source.
+import { BotBottleError, CommitAborted, ProcessError, UsageError } from '@bot-bottle/core';
 import { describe, expect, it } from 'vitest';
 import { discoverBackends, inspectPlugin, type PluginLike } from '../src/backends/discovery.js';
 import { suggestBackendPackage } from '../src/backends/suggest.js';
 import { editorArguments, findAgentLine } from '../src/lib/editor.js';
+import { cliExitCode } from '../src/lib/exit-code.js';
 import { buildManifest } from '../src/lib/init.js';
 import { table } from '../src/ui/table.js';
 
@@ -116,5 +118,18 @@ describe('init manifest', () => {
 describe('table', () => {
   it('aligns columns and does not pad the last one', () => {
     expect(table(['A', 'BB'], [['long', 'x'], ['s', 'yy']])).toBe('A     BB\nlong  x\ns     yy');
+  });
+});
+
+describe('exit codes', () => {
+  it('a failed child command is a plain failure, not the status of the child', () => {
+    expect(cliExitCode(new ProcessError(['docker', 'run', 'x'], 125, 'docker: Error response from daemon'))).toBe(1);
+    expect(cliExitCode(new ProcessError(['tar', '--create'], 2, 'tar: fatal'))).toBe(1);
+  });
+
+  it('keeps the codes bot-bottle chose: interrupts 130, others as given or 1', () => {
+    expect(cliExitCode(new CommitAborted('demo-abcde'))).toBe(130);
+    expect(cliExitCode(new UsageError('usage'))).toBe(2);
+    expect(cliExitCode(new BotBottleError('plain'))).toBe(1);
   });
 });

@@ -16,6 +16,29 @@ import {
 import { BACKEND_NAME } from './plan.js';
 import { DockerCli, lines } from './runtime.js';
 
+/**
+ * The `ENV` change that gives a snapshot the environment of the image the
+ * container ran, undoing what launch added with `--env` (proxy variables,
+ * the CA path): a resume whose manifest no longer declares egress must not
+ * inherit a proxy that is gone. Docker cannot unset a variable in a commit,
+ * so an added one is set empty, which HTTP clients read as "no proxy".
+ * Undefined when nothing differs.
+ */
+export function restoreImageEnv(containerEnv: readonly string[], imageEnv: readonly string[]): string | undefined {
+  const split = (entry: string): [string, string] => {
+    const eq = entry.indexOf('=');
+    return eq < 0 ? [entry, ''] : [entry.slice(0, eq), entry.slice(eq + 1)];
+  };
+  const original = new Map(imageEnv.map(split));
+  // Values are literal: escape what the Dockerfile word parser would expand.
+  const literal = (value: string): string => JSON.stringify(value).replace(/\$/g, '\\$');
+  const restored = containerEnv
+    .map(split)
+    .filter(([key, value]) => key.length > 0 && original.get(key) !== value)
+    .map(([key]) => `${key}=${literal(original.get(key) ?? '')}`);
+  return restored.length > 0 ? `ENV ${restored.join(' ')}` : undefined;
+}
+
 export class DockerFreezer extends Freezer {
   readonly backendName = BACKEND_NAME;
   private readonly cli: DockerCli;
@@ -63,6 +86,10 @@ export class DockerFreezer extends Freezer {
     if (original.cmd !== null) changes.push(`CMD ${JSON.stringify(original.cmd)}`);
     // The idle init runs as root; the snapshot keeps the image's own user.
     changes.push(`USER ${original.user.length > 0 ? original.user : '0'}`);
+    // `docker run --env` (the egress proxy variables) lands in the
+    // container's config and so in the snapshot; put the image's values back.
+    const env = restoreImageEnv(state.env, original.env);
+    if (env !== undefined) changes.push(env);
     // docker commit copies container labels into the image; blank ours so a
     // plain `docker run` of the snapshot is never mistaken for a bottle.
     changes.push(`LABEL ${[LABELS.slug, LABELS.agent, LABELS.backend, LABELS.user, LABELS.home].map((key) => `${key}=""`).join(' ')}`);

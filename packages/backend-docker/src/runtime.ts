@@ -57,6 +57,8 @@ export interface ContainerState {
   /** Image ID the container was created from. */
   readonly image: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** The container's environment (`KEY=value`): the image's, plus what `docker run --env` added. */
+  readonly env: readonly string[];
 }
 
 export interface ImageConfig {
@@ -168,19 +170,20 @@ export class DockerCli {
   /** `{ running, image }` of a container, or undefined when none has that name. */
   async containerState(name: string): Promise<ContainerState | undefined> {
     const result = await this.run(
-      ['container', 'inspect', '--format', '{{.State.Running}}\t{{.State.Status}}\t{{.Image}}\t{{json .Config.Labels}}', name],
+      ['container', 'inspect', '--format', '{{.State.Running}}\t{{.State.Status}}\t{{.Image}}\t{{json .Config.Labels}}\t{{json .Config.Env}}', name],
       { allowFailure: true },
     );
     if (result.exitCode !== 0) {
       if (/no such (container|object)/i.test(result.stderr)) return undefined;
       throw new DockerCommandError(['container', 'inspect', name], result.exitCode, result.stderr);
     }
-    const [running = 'false', status = '', image = '', labels = 'null'] = result.stdout.trim().split('\t');
+    const [running = 'false', status = '', image = '', labels = 'null', env = 'null'] = result.stdout.trim().split('\t');
     return {
       running: running === 'true',
       status,
       image,
       labels: (JSON.parse(labels) ?? {}) as Record<string, string>,
+      env: (JSON.parse(env) ?? []) as string[],
     };
   }
 

@@ -260,6 +260,11 @@ describe.skipIf(skipWithoutDocker())('docker backend egress (real engine)', () =
     expect(saved.includes(Buffer.from(canary))).toBe(true);
     expect(saved.includes(Buffer.from(SECRET))).toBe(false);
     expect(saved.includes(Buffer.from(SECRET.slice(0, 24)))).toBe(false);
+    // The proxy variables launch added are blanked, so a resume without egress has no stale proxy.
+    const snapshotEnv = JSON.parse(must(['image', 'inspect', '--format', '{{json .Config.Env}}', result.ref])) as string[];
+    for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'NODE_EXTRA_CA_CERTS']) {
+      expect(snapshotEnv).toContain(`${name}=`);
+    }
   });
 
   it('egress.log in the bottle state has a JSON line per decision, without the secret', () => {

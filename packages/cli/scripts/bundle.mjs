@@ -7,13 +7,16 @@
 // each command in its own file (dist/commands/<id>.js, as the oclif manifest
 // names them) with shared code in dist/chunks/, so a command still loads
 // only what it imports, and modules reached through `import()` (execa,
-// tar-stream, cosmiconfig, @inquirer/search, ...) stay in chunks of their
-// own that load on first use.
+// cosmiconfig, @inquirer/search, ...) stay in chunks of their own that load
+// on first use.
 //
 // Not bundled:
 //   - oclif plugins (@oclif/plugin-help, @oclif/plugin-plugins, backends):
 //     oclif finds them at run time from package.json and node_modules;
-//   - semver: discovery.ts loads it lazily through createRequire;
+//   - what the sources load lazily through createRequire, which esbuild
+//     cannot follow: semver (discovery.ts), and core's proper-lockfile and
+//     tar-stream. They resolve from the CLI's node_modules, which is one
+//     reason @bot-bottle/core stays a runtime dependency;
 //   - typescript / ts-node: oclif's optional TypeScript support, which
 //     this CLI switches off (settings.enableAutoTranspile = false).
 //

@@ -11,8 +11,8 @@ import {
   type BackendContext,
 } from '@bot-bottle/core';
 import { discoverBackends } from './backends/discovery.js';
-import { cliExitCode } from './lib/exit-code.js';
 import { BackendRegistry } from './backends/registry.js';
+import { cliExitCode } from './lib/exit-code.js';
 import { PickCancelled } from './ui/pick.js';
 
 // Commands import only the parts of @oclif/core they use (command, flags,

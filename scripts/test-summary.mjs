@@ -1,4 +1,4 @@
-// Print vitest's results as one closing line, "vitest: N passed, N failed, N skipped",
+// Print vitest's results as one line, "vitest: N passed, N failed, N skipped",
 // and fail when CI requires engines but something was skipped anyway.
 import { readFileSync } from 'node:fs';
 
@@ -6,7 +6,9 @@ const report = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const passed = report.numPassedTests ?? 0;
 const failed = (report.numFailedTests ?? 0) + (report.numRuntimeErrorTestSuites ?? 0);
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
-console.log(`vitest: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+// An optional second argument labels a partial run ("unit on Node 22").
+const label = process.argv[3] ? ` (${process.argv[3]})` : '';
+console.log(`vitest${label}: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 if (passed === 0) {
   console.error('test-summary: no test ran');
   process.exit(1);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: prepares everything a fresh machine lacks (Node, npm
 # dependencies, the build, a Docker engine, skopeo, the fixture images), then
-# runs every vitest project and prints one closing line of counts.
+# runs the unit project on Node 22 and every vitest project on the
+# toolchain's Node 24, and prints a line of counts after each.
 #
 #   bash scripts/test.sh [vitest args...]
 #
@@ -21,6 +22,15 @@ fi
 
 report="$(mktemp)"
 status=0
+# Node 22 is supported too: a full run also runs the unit project (which
+# includes the CLI run through its built entries) on the oldest supported
+# Node, before everything on the toolchain's.
+if [ "$#" -eq 0 ]; then
+  node22="$(bb_node_package_dir "$BB_NODE22_PACKAGE_VERSION")"
+  echo "test: the unit project on Node $("$node22/bin/node" --version)"
+  "$node22/bin/node" node_modules/vitest/vitest.mjs run --project unit --reporter=dot --reporter=json --outputFile.json="$report" || status=$?
+  node scripts/test-summary.mjs "$report" "unit on Node 22" || status=$((status == 0 ? 1 : status))
+fi
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
 node scripts/test-summary.mjs "$report" || status=$((status == 0 ? 1 : status))
 rm -f "$report"

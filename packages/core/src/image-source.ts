@@ -7,6 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { BottleSpec } from './contract.js';
+import type { BottleConfig } from './manifest/schema.js';
 import { BotBottleError, ManifestError } from './errors.js';
 
 /** A ready image reference, or a Dockerfile to build under `tag`. */
@@ -28,6 +29,25 @@ export function agentUserFrom(imageUser: string | undefined): string {
 /** Home directory of the agent user: `/root` for root, else `/home/<user>`. */
 export function homeFor(user: string): string {
   return user === 'root' || user === '0' ? '/root' : `/home/${user}`;
+}
+
+/**
+ * The agent user and home a plan can know before launch: the manifest's,
+ * else those of an image already present (`imageUser` answers undefined
+ * when it is not). Both stay undefined for an image still to be built or
+ * fetched; launch settles them from the image it runs.
+ */
+export async function plannedAgentUser(
+  bottle: Pick<BottleConfig, 'user' | 'home'>,
+  source: ImageSource,
+  imageUser: (ref: string) => Promise<string | undefined>,
+): Promise<{ user: string | undefined; home: string | undefined }> {
+  let user = bottle.user;
+  if (user === undefined && source.kind === 'image') {
+    const found = await imageUser(source.ref);
+    if (found !== undefined) user = agentUserFrom(found);
+  }
+  return { user, home: bottle.home ?? (user !== undefined ? homeFor(user) : undefined) };
 }
 
 /**

@@ -579,6 +579,27 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, i) => cell.padEnd((widths[i] ?? 0) + 2)).join('').trimEnd()).join('\n') + '\n';
 }
 
+/**
+ * `stop` and `delete` on each id, as Apple's CLI does them: an id that fails
+ * prints its error and the rest go on; the id is printed once its container
+ * is gone; the exit status is 1 if any failed.
+ */
+function forEachContainer(ids: readonly string[], action: (id: string) => void): void {
+  let failed = false;
+  for (const id of ids) {
+    try {
+      action(id);
+      waitGone(id);
+      process.stdout.write(`${id}\n`);
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      process.stderr.write(`${error.message}\n`);
+      failed = true;
+    }
+  }
+  if (failed) process.exit(1);
+}
+
 const STOP_SPEC: CommandSpec = {
   usage: 'container stop [--all] [--signal <signal>] [--time <time>] [--debug] [<container-ids> ...]',
   summary: 'Stop running containers (the emulator, like the real tool, then removes them)',
@@ -594,21 +615,11 @@ const stop: Handler = (argv) => {
   const ids = p.flags.has('all') ? ownedContainerNames(false) : p.positionals;
   const signal = one(p, 'signal');
   const time = one(p, 'time') ?? '5';
-  let failed = false;
-  for (const id of ids) {
-    try {
-      ownContainer(id);
-      if (signal && !/^(SIG)?TERM$/i.test(signal)) dockerOk(['kill', '--signal', signal, id], `failed to stop ${id}`);
-      else dockerOk(['stop', '--time', time, id], `failed to stop ${id}`);
-      waitGone(id);
-      process.stdout.write(`${id}\n`);
-    } catch (error) {
-      if (!(error instanceof CliError)) throw error;
-      process.stderr.write(`${error.message}\n`);
-      failed = true;
-    }
-  }
-  if (failed) process.exit(1);
+  forEachContainer(ids, (id) => {
+    ownContainer(id);
+    if (signal && !/^(SIG)?TERM$/i.test(signal)) dockerOk(['kill', '--signal', signal, id], `failed to stop ${id}`);
+    else dockerOk(['stop', '--time', time, id], `failed to stop ${id}`);
+  });
 };
 
 const DELETE_SPEC: CommandSpec = {
@@ -620,27 +631,17 @@ const DELETE_SPEC: CommandSpec = {
 const del: Handler = (argv) => {
   const p = parse('delete', DELETE_SPEC, argv);
   const ids = p.flags.has('all') ? ownedContainerNames(true) : p.positionals;
-  let failed = false;
-  for (const id of ids) {
-    try {
-      const c = ownContainer(id);
-      if (c.State.Running && !p.flags.has('force')) {
-        fail(`Error: invalidState: "container ${id} is running; stop it or use --force"`);
-      }
-      const r = docker(['rm', '--force', id]);
-      // `--rm` may already be removing it: that is success too.
-      if (r.status !== 0 && !/No such container|already in progress/i.test(r.stderr)) {
-        fail(`Error: failed to delete ${id}: ${r.stderr.trim()}`);
-      }
-      waitGone(id);
-      process.stdout.write(`${id}\n`);
-    } catch (error) {
-      if (!(error instanceof CliError)) throw error;
-      process.stderr.write(`${error.message}\n`);
-      failed = true;
+  forEachContainer(ids, (id) => {
+    const c = ownContainer(id);
+    if (c.State.Running && !p.flags.has('force')) {
+      fail(`Error: invalidState: "container ${id} is running; stop it or use --force"`);
     }
-  }
-  if (failed) process.exit(1);
+    const r = docker(['rm', '--force', id]);
+    // `--rm` may already be removing it: that is success too.
+    if (r.status !== 0 && !/No such container|already in progress/i.test(r.stderr)) {
+      fail(`Error: failed to delete ${id}: ${r.stderr.trim()}`);
+    }
+  });
 };
 
 const EXPORT_SPEC: CommandSpec = {
